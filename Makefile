@@ -1,0 +1,39 @@
+# The few verbs people type. `make demo` works on a fresh clone; `make test` runs the suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+export MLCYCLE_HOME ?= $(CURDIR)/.mlcycle
+export AIRFLOW_HOME ?= $(MLCYCLE_HOME)/airflow
+
+.PHONY: install demo test test-services lint up clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check uv==0.13.8
+	$(UV) pip install -q --python $(PY) -r requirements.lock
+	$(UV) pip install -q --python $(PY) --no-deps -e .
+	touch $@
+
+demo: install
+	$(VENV)/bin/mlcycle demo
+
+test: install
+	$(PY) -m pytest -m "not services"
+
+test-services: install
+	$(PY) -m pytest -m services
+
+lint: install
+	$(VENV)/bin/ruff check src tests dags plugins
+	$(VENV)/bin/mypy
+	$(VENV)/bin/mlcycle lint --deep
+
+up: install
+	$(VENV)/bin/mlcycle up
+
+clean:
+	rm -rf .mlcycle data/demo

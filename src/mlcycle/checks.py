@@ -1,0 +1,123 @@
+"""Data checks: the YAML's expectations run as a Great Expectations 1.x suite on a snapshot."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mlcycle.config import ExpectationConfig, Pipeline
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class Failure:
+    expectation: str
+    column: str | None
+    kwargs: dict[str, Any]
+    unexpected_count: int | None
+    unexpected_percent: float | None
+    observed_value: Any
+    examples: list[Any]
+
+    def describe(self) -> str:
+        where = f"column {self.column!r}" if self.column else "table"
+        parts = [f"{self.expectation} failed on {where}"]
+        if self.unexpected_count is not None:
+            pct = f" ({self.unexpected_percent:.2f}%)" if self.unexpected_percent is not None else ""
+            parts.append(f"{self.unexpected_count} unexpected values{pct}")
+        if self.examples:
+            parts.append(f"e.g. {self.examples[:5]}")
+        if self.observed_value is not None:
+            parts.append(f"observed {self.observed_value!r}")
+        args = {k: v for k, v in self.kwargs.items() if k not in ("column", "batch_id")}
+        if args:
+            parts.append(f"expected {args}")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    success: bool
+    evaluated: int
+    rows: int
+    failures: list[Failure] = field(default_factory=list)
+
+    def summary(self) -> str:
+        head = f"{self.evaluated - len(self.failures)}/{self.evaluated} expectations passed on {self.rows} rows"
+        if self.success:
+            return head
+        return head + "\n" + "\n".join(f"  - {f.describe()}" for f in self.failures)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _quiet_gx() -> None:
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+
+def build_expectation(type_: str, kwargs: dict[str, Any], meta: dict[str, Any] | None = None) -> Any:
+    """Instantiate a GX expectation by its snake_case name (GX validates the arguments)."""
+    _quiet_gx()
+    from great_expectations.expectations.registry import get_expectation_impl
+
+    cls = get_expectation_impl(type_)
+    return cls(**kwargs, meta=meta or None)
+
+
+def suite_expectations(pipe: Pipeline) -> list[ExpectationConfig]:
+    """The YAML's expectations plus the always-enforced minimum row count."""
+    min_rows = ExpectationConfig(
+        type="expect_table_row_count_to_be_between",
+        kwargs={"min_value": pipe.config.checks.min_rows},
+        meta={"added_by": "mlcycle: checks.min_rows"},
+    )
+    return [min_rows, *pipe.config.checks.expectations]
+
+
+def run_checks(pipe: Pipeline, frame: pd.DataFrame) -> tuple[CheckResult, dict[str, Any]]:
+    """Validate ``frame``; return the summary and GX's full validation result as JSON-able dict."""
+    _quiet_gx()
+    import great_expectations as gx
+    import pandas as pd
+
+    pd.options.mode.copy_on_write = True
+    context = gx.get_context(mode="ephemeral")
+    source = context.data_sources.add_pandas(f"{pipe.name}_snapshot")
+    asset = source.add_dataframe_asset("snapshot")
+    batch = asset.add_batch_definition_whole_dataframe("whole")
+    suite = context.suites.add(gx.ExpectationSuite(name=f"{pipe.name}_checks"))
+    for exp in suite_expectations(pipe):
+        suite.add_expectation(build_expectation(exp.type, exp.kwargs, exp.meta))
+    validation = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{pipe.name}_validation", data=batch, suite=suite)
+    )
+    result = validation.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
+    failures = []
+    for r in result.results:
+        if r.success:
+            continue
+        cfg = r.expectation_config
+        res = r.result or {}
+        exc_info = r.exception_info or {}
+        observed = res.get("observed_value")
+        if exc_info.get("raised_exception"):
+            observed = f"error: {exc_info.get('exception_message')}"
+        failures.append(
+            Failure(
+                expectation=cfg.type,
+                column=cfg.kwargs.get("column"),
+                kwargs={k: v for k, v in cfg.kwargs.items() if k != "batch_id"},
+                unexpected_count=res.get("unexpected_count"),
+                unexpected_percent=res.get("unexpected_percent"),
+                observed_value=observed,
+                examples=list(res.get("partial_unexpected_list") or [])[:10],
+            )
+        )
+    summary = CheckResult(
+        success=bool(result.success), evaluated=len(result.results), rows=len(frame), failures=failures
+    )
+    return summary, result.to_json_dict()

@@ -1,0 +1,455 @@
+"""Typed pipeline configuration: one YAML file per pipeline, validated before any DAG exists.
+
+Importing this module is cheap (PyYAML and Pydantic only): the DAG factory calls it at parse time.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mlcycle.errors import ConfigError
+from mlcycle.estimators import CLASSIFICATION, ESTIMATORS, TaskType
+
+PIPELINE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+SCHEDULE_PRESETS = ("@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
+CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
+
+# Great Expectations 1.x core expectations that run on a pandas batch (tests keep this list honest).
+GX_EXPECTATIONS = frozenset(
+    {
+        "expect_column_distinct_values_to_be_in_set",
+        "expect_column_distinct_values_to_contain_set",
+        "expect_column_distinct_values_to_equal_set",
+        "expect_column_kl_divergence_to_be_less_than",
+        "expect_column_max_to_be_between",
+        "expect_column_mean_to_be_between",
+        "expect_column_median_to_be_between",
+        "expect_column_min_to_be_between",
+        "expect_column_most_common_value_to_be_in_set",
+        "expect_column_pair_values_a_to_be_greater_than_b",
+        "expect_column_pair_values_to_be_equal",
+        "expect_column_pair_values_to_be_in_set",
+        "expect_column_proportion_of_non_null_values_to_be_between",
+        "expect_column_proportion_of_unique_values_to_be_between",
+        "expect_column_quantile_values_to_be_between",
+        "expect_column_stdev_to_be_between",
+        "expect_column_sum_to_be_between",
+        "expect_column_to_exist",
+        "expect_column_unique_value_count_to_be_between",
+        "expect_column_value_lengths_to_be_between",
+        "expect_column_value_lengths_to_equal",
+        "expect_column_value_z_scores_to_be_less_than",
+        "expect_column_values_to_be_between",
+        "expect_column_values_to_be_dateutil_parseable",
+        "expect_column_values_to_be_decreasing",
+        "expect_column_values_to_be_in_set",
+        "expect_column_values_to_be_in_type_list",
+        "expect_column_values_to_be_increasing",
+        "expect_column_values_to_be_json_parseable",
+        "expect_column_values_to_be_null",
+        "expect_column_values_to_be_of_type",
+        "expect_column_values_to_be_unique",
+        "expect_column_values_to_match_json_schema",
+        "expect_column_values_to_match_regex",
+        "expect_column_values_to_match_regex_list",
+        "expect_column_values_to_match_strftime_format",
+        "expect_column_values_to_not_be_in_set",
+        "expect_column_values_to_not_be_null",
+        "expect_column_values_to_not_match_regex",
+        "expect_column_values_to_not_match_regex_list",
+        "expect_compound_columns_to_be_unique",
+        "expect_multicolumn_sum_to_equal",
+        "expect_select_column_values_to_be_unique_within_record",
+        "expect_table_column_count_to_be_between",
+        "expect_table_column_count_to_equal",
+        "expect_table_columns_to_match_ordered_list",
+        "expect_table_columns_to_match_set",
+        "expect_table_row_count_to_be_between",
+        "expect_table_row_count_to_equal",
+    }
+)
+
+Metric = Literal["roc_auc", "accuracy", "f1", "precision", "recall", "log_loss", "rmse", "mae", "r2"]
+CLASSIFICATION_METRICS: tuple[str, ...] = ("roc_auc", "accuracy", "f1", "precision", "recall", "log_loss")
+REGRESSION_METRICS: tuple[str, ...] = ("rmse", "mae", "r2")
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeaturesConfig(_Strict):
+    numeric: list[str] = Field(default_factory=list)
+    categorical: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _some_features(self) -> FeaturesConfig:
+        if not self.numeric and not self.categorical:
+            raise ValueError("list at least one column under numeric or categorical")
+        seen: set[str] = set()
+        for col in [*self.numeric, *self.categorical]:
+            if col in seen:
+                raise ValueError(f"column {col!r} is listed twice; list each feature once")
+            seen.add(col)
+        return self
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+
+class WindowConfig(_Strict):
+    """Rows used by a run: the trailing ``lookback_days`` before the run's data interval end."""
+
+    lookback_days: int | None = Field(None, ge=1)
+
+
+class DataConfig(_Strict):
+    source: str = Field(min_length=1)
+    format: Literal["auto", "csv", "parquet"] = "auto"
+    target: str = Field(min_length=1)
+    features: FeaturesConfig
+    timestamp_column: str | None = None
+    id_column: str | None = None
+    window: WindowConfig = Field(default_factory=WindowConfig)
+
+    @model_validator(mode="after")
+    def _columns_consistent(self) -> DataConfig:
+        if self.target in self.features.all:
+            raise ValueError(f"target {self.target!r} is also listed as a feature; remove it from features")
+        if self.window.lookback_days is not None and not self.timestamp_column:
+            raise ValueError("window.lookback_days needs data.timestamp_column to select rows by time")
+        return self
+
+    @property
+    def is_s3(self) -> bool:
+        return self.source.startswith("s3://")
+
+
+class ExpectationConfig(_Strict):
+    type: str
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("type")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in GX_EXPECTATIONS:
+            hint = difflib.get_close_matches(value, GX_EXPECTATIONS, n=1)
+            extra = f"; did you mean {hint[0]!r}?" if hint else "; see Great Expectations' expectation gallery"
+            raise ValueError(f"unknown expectation {value!r}{extra}")
+        return value
+
+
+class ChecksConfig(_Strict):
+    min_rows: int = Field(100, ge=1)
+    expectations: list[ExpectationConfig] = Field(default_factory=list)
+
+
+class SplitConfig(_Strict):
+    strategy: Literal["random", "time"] = "random"
+    test_size: float = Field(0.2, gt=0, lt=1)
+    seed: int = 42
+    stratify: bool = True
+
+
+class ModelConfig(_Strict):
+    task: TaskType
+    estimator: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+
+    @field_validator("estimator")
+    @classmethod
+    def _allowed(cls, value: str) -> str:
+        if value not in ESTIMATORS:
+            hint = difflib.get_close_matches(value, ESTIMATORS, n=1)
+            extra = f"did you mean {hint[0]!r}? " if hint else ""
+            raise ValueError(
+                f"estimator {value!r} is not in the allow-list; {extra}allowed: {', '.join(sorted(ESTIMATORS))}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _estimator_fits_task(self) -> ModelConfig:
+        spec = ESTIMATORS[self.estimator]
+        if self.task not in spec.tasks:
+            fitting = sorted(n for n, s in ESTIMATORS.items() if self.task in s.tasks)
+            raise ValueError(
+                f"estimator {self.estimator!r} does not do {self.task}; choose one of: {', '.join(fitting)}"
+            )
+        return self
+
+    @property
+    def is_classification(self) -> bool:
+        return self.task in CLASSIFICATION
+
+
+class EvaluationConfig(_Strict):
+    primary_metric: Metric
+    thresholds: dict[Metric, float] = Field(default_factory=dict)
+    max_regression: float = Field(0.0, ge=0)
+    slices: list[str] = Field(default_factory=list)
+    min_slice_size: int = Field(30, ge=1)
+    on_incomparable_champion: Literal["reject", "promote"] = "reject"
+
+
+class NotificationsConfig(_Strict):
+    events: list[Literal["failure", "drift", "promotion"]] = Field(default_factory=lambda: ["failure"])
+    slack_conn_id: str | None = None
+    smtp_conn_id: str = "smtp_default"
+    email: list[str] = Field(default_factory=list)
+
+    @field_validator("email")
+    @classmethod
+    def _emails(cls, values: list[str]) -> list[str]:
+        for v in values:
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", v):
+                raise ValueError(f"{v!r} is not an email address")
+        return values
+
+
+class RegistryConfig(_Strict):
+    model_name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]+$")
+
+
+class PipelineConfig(_Strict):
+    """One pipeline, as written in ``config/pipelines/<name>.yaml``."""
+
+    description: str = ""
+    owner: str = "mlcycle"
+    tags: list[str] = Field(default_factory=list)
+    schedule: str | None = None
+    start_date: date = date(2025, 1, 1)
+    catchup: bool = False
+    retries: int = Field(1, ge=0, le=10)
+    retry_delay_minutes: float = Field(5, ge=0)
+    data: DataConfig
+    checks: ChecksConfig = Field(default_factory=ChecksConfig)
+    model: ModelConfig
+    evaluation: EvaluationConfig
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        if value is None or value in SCHEDULE_PRESETS:
+            return value
+        fields = value.split()
+        if len(fields) not in (5, 6) or not all(CRON_FIELD.match(f) for f in fields):
+            raise ValueError(
+                f"{value!r} is neither a cron expression (5 fields) nor a preset ({', '.join(SCHEDULE_PRESETS)})"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> PipelineConfig:
+        allowed = CLASSIFICATION_METRICS if self.model.is_classification else REGRESSION_METRICS
+        for metric in [self.evaluation.primary_metric, *self.evaluation.thresholds]:
+            if metric not in allowed:
+                raise ValueError(
+                    f"evaluation: metric {metric!r} does not apply to {self.model.task}; "
+                    f"use one of: {', '.join(allowed)}"
+                )
+        if self.model.split.strategy == "time" and not self.data.timestamp_column:
+            raise ValueError("model.split.strategy 'time' needs data.timestamp_column")
+        return self
+
+
+class Pipeline(BaseModel):
+    """A validated pipeline: its name (the file stem), where it came from, and its config."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    path: str
+    config: PipelineConfig
+    config_sha256: str
+    source_text: str
+
+    @property
+    def model_name(self) -> str:
+        return self.config.registry.model_name or self.name
+
+    @property
+    def train_dag_id(self) -> str:
+        return f"{self.name}__train"
+
+    def data_columns(self) -> list[str]:
+        """Every column a snapshot keeps: features, target, timestamp, id and slices."""
+        data = self.config.data
+        wanted = [*data.features.all, data.target, data.timestamp_column, data.id_column]
+        wanted += self.config.evaluation.slices
+        out: list[str] = []
+        for col in wanted:
+            if col and col not in out:
+                out.append(col)
+        return out
+
+
+def _suggest(word: str, choices: list[str]) -> list[str]:
+    """Closest choice, case-insensitively ('c' suggests 'C')."""
+    by_lower = {c.lower(): c for c in choices}
+    return [by_lower[m] for m in difflib.get_close_matches(word.lower(), list(by_lower), n=1)]
+
+
+def _describe(err: dict[str, Any], allowed_keys: list[str] | None) -> str:
+    kind, ctx = err["type"], err.get("ctx") or {}
+    if kind == "greater_than_equal":
+        return f"must be >= {ctx['ge']}"
+    if kind == "greater_than":
+        return f"must be > {ctx['gt']}"
+    if kind == "less_than_equal":
+        return f"must be <= {ctx['le']}"
+    if kind == "less_than":
+        return f"must be < {ctx['lt']}"
+    if kind == "missing":
+        return "is required but missing"
+    if kind == "extra_forbidden":
+        key = str(err["loc"][-1])
+        hint = _suggest(key, allowed_keys or [])
+        msg = "unknown key"
+        if hint:
+            msg += f"; did you mean {hint[0]!r}?"
+        if allowed_keys:
+            msg += f" (allowed: {', '.join(allowed_keys)})"
+        return msg
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected')}, got {err.get('input')!r}"
+    if kind in ("value_error", "assertion_error"):
+        return str(ctx.get("error", err["msg"]))
+    return f"{err['msg'].lower()} (got {err.get('input')!r})"
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str] | None:
+    """Field names of the model that owns ``loc[:-1]``, for 'did you mean' hints."""
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int) or current is None:
+            continue
+        field = current.model_fields.get(part)
+        if field is None:
+            return None
+        ann = field.annotation
+        current = None
+        for candidate in (ann, *getattr(ann, "__args__", ())):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                current = candidate
+    return sorted(current.model_fields) if current is not None else None
+
+
+def _problems(exc: ValidationError, model: type[BaseModel], prefix: tuple[Any, ...] = ()) -> list[str]:
+    out = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        full = (*prefix, *loc)
+        key = ".".join(str(p) for p in full) or "(top level)"
+        out.append(f"{key}: {_describe(err, _allowed_keys(model, loc))}")
+    return out
+
+
+def _param_problems(cfg: PipelineConfig) -> list[str]:
+    spec = ESTIMATORS[cfg.model.estimator]
+    try:
+        spec.params.model_validate(cfg.model.params)
+    except ValidationError as exc:
+        return _problems(exc, spec.params, ("model", "params"))
+    return []
+
+
+def parse_pipeline(text: str, path: str, name: str | None = None) -> Pipeline:
+    """Validate one pipeline's YAML text; raise ConfigError naming ``path`` and each dotted key."""
+    name = name if name is not None else Path(path).stem
+    if not PIPELINE_NAME.match(name):
+        raise ConfigError(
+            path, [f"file name {name!r}: use lowercase letters, digits and '_' (it becomes the DAG id)"]
+        )
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, [f"not valid YAML (only plain YAML is accepted, no tags): {exc}"]) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(path, ["the file must hold a mapping with keys data, model, evaluation, ..."])
+    try:
+        cfg = PipelineConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(path, _problems(exc, PipelineConfig)) from exc
+    params = _param_problems(cfg)
+    if params:
+        raise ConfigError(path, params)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return Pipeline(name=name, path=path, config=cfg, config_sha256=digest, source_text=text)
+
+
+def load_pipeline(path: str | os.PathLike[str]) -> Pipeline:
+    """Read and validate one pipeline YAML file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(p), [f"cannot read the file: {exc.strerror or exc}"]) from exc
+    return parse_pipeline(text, str(p))
+
+
+def config_dir() -> Path:
+    """The pipeline directory: ``$MLCYCLE_CONFIG_DIR`` or ``config/pipelines`` of this project."""
+    env = os.environ.get("MLCYCLE_CONFIG_DIR")
+    if env:
+        return Path(env)
+    return project_root() / "config" / "pipelines"
+
+
+def project_root() -> Path:
+    """The project directory: ``$MLCYCLE_PROJECT_ROOT``, else the checkout holding this package."""
+    env = os.environ.get("MLCYCLE_PROJECT_ROOT")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "pyproject.toml").exists() and (parent / "config").is_dir():
+            return parent
+    return Path.cwd()
+
+
+def pipeline_files(directory: str | os.PathLike[str] | None = None) -> list[Path]:
+    d = Path(directory) if directory is not None else config_dir()
+    return sorted([*d.glob("*.yaml"), *d.glob("*.yml")])
+
+
+def load_all(directory: str | os.PathLike[str] | None = None) -> tuple[list[Pipeline], list[ConfigError]]:
+    """Load every pipeline in ``directory``; return the valid ones and the errors of the rest."""
+    good: list[Pipeline] = []
+    bad: list[ConfigError] = []
+    names: dict[str, str] = {}
+    for path in pipeline_files(directory):
+        try:
+            pipe = load_pipeline(path)
+        except ConfigError as exc:
+            bad.append(exc)
+            continue
+        if pipe.name in names:
+            bad.append(ConfigError(str(path), [f"pipeline name {pipe.name!r} also used by {names[pipe.name]}"]))
+            continue
+        names[pipe.name] = str(path)
+        good.append(pipe)
+    return good, bad
+
+
+def find_pipeline(name: str, directory: str | os.PathLike[str] | None = None) -> Pipeline:
+    for path in pipeline_files(directory):
+        if path.stem == name:
+            return load_pipeline(path)
+    d = Path(directory) if directory is not None else config_dir()
+    known = [p.stem for p in pipeline_files(d)]
+    raise ConfigError(str(d), [f"no pipeline named {name!r}; known: {', '.join(known) or 'none'}"])

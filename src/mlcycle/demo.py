@@ -1,0 +1,97 @@
+"""A deterministic churn data set for the demo pipeline (no downloads).
+
+18 monthly Parquet files from 2025-01 to 2026-06; from 2026-01 on the population drifts
+(pricier plans, more data usage, more support calls, a different region mix), which the
+drift monitor is meant to notice.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DEMO_START = "2025-01-01"
+DEMO_MONTHS = 18
+DRIFT_FROM = "2026-01-01"
+DEMO_LOGICAL_DATE = "2026-01-01T00:00:00+00:00"
+
+
+def generate_churn(rows: int = 60_000, seed: int = 7):  # -> pandas.DataFrame
+    """Build the demo frame; same ``rows`` and ``seed`` give the same frame."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp(DEMO_START, tz="UTC")
+    end = start + pd.DateOffset(months=DEMO_MONTHS)
+    span = (end - start).total_seconds()
+    ts = start + pd.to_timedelta(np.sort(rng.uniform(0, span, rows)), unit="s")
+    drifted = np.asarray(ts >= pd.Timestamp(DRIFT_FROM, tz="UTC"))
+    months_in = np.asarray((ts - start).days / 30.0)
+    ramp = np.clip((months_in - 12) / 6, 0, 1) * drifted
+
+    plan = np.where(
+        rng.uniform(size=rows) < 0.5 - 0.2 * ramp,
+        "basic",
+        np.where(rng.uniform(size=rows) < 0.6, "standard", "premium"),
+    )
+    region = rng.choice(["north", "south", "east", "west"], size=rows, p=[0.3, 0.25, 0.25, 0.2])
+    shift_region = drifted & (rng.uniform(size=rows) < 0.35 * ramp + 0.1 * drifted)
+    region = np.where(shift_region, "west", region)
+    payment = rng.choice(["card", "bank_transfer", "paypal", "invoice"], size=rows, p=[0.45, 0.25, 0.2, 0.1])
+    contract = rng.choice(["monthly", "annual", "two_year"], size=rows, p=[0.55, 0.3, 0.15])
+
+    tenure = np.clip(rng.gamma(2.0, 12.0, rows), 0, 120).round().astype("int64")
+    base_price = pd.Series(plan).map({"basic": 25.0, "standard": 55.0, "premium": 90.0}).to_numpy()
+    monthly = np.round(base_price * (1 + 0.15 * ramp) + rng.normal(0, 8, rows), 2).clip(5, None)
+    total = np.round(monthly * np.maximum(tenure, 1) * rng.uniform(0.9, 1.05, rows), 2)
+    total = np.where(rng.uniform(size=rows) < 0.02, np.nan, total)
+    support = rng.poisson(1.2 + 1.5 * ramp, rows).astype("int64")
+    usage = np.round(rng.lognormal(2.5 + 0.4 * ramp, 0.6, rows), 2)
+    age = np.where(rng.uniform(size=rows) < 0.03, np.nan, np.clip(rng.normal(42, 13, rows), 18, 90).round())
+
+    contract_effect = pd.Series(contract).map({"monthly": 0.9, "annual": -0.4, "two_year": -1.2}).to_numpy()
+    logit = (
+        -1.6
+        + contract_effect
+        - 0.035 * tenure
+        + 0.018 * (monthly - 50)
+        + 0.45 * support
+        - 0.01 * (np.nan_to_num(age, nan=42) - 42)
+        + np.where(payment == "invoice", 0.5, 0.0)
+        + 0.004 * usage
+    )
+    churned = (rng.uniform(size=rows) < 1 / (1 + np.exp(-logit))).astype("int64")
+
+    return pd.DataFrame(
+        {
+            "customer_id": [f"C{i:07d}" for i in range(rows)],
+            "event_time": ts,
+            "tenure_months": tenure,
+            "monthly_charges": monthly,
+            "total_charges": total,
+            "support_calls": support,
+            "data_usage_gb": usage,
+            "age": age,
+            "plan": plan,
+            "region": region,
+            "payment_method": payment,
+            "contract": contract,
+            "churned": churned,
+        }
+    )
+
+
+def write_demo_data(out_dir: str | Path, rows: int = 60_000, seed: int = 7) -> list[Path]:
+    """Write the demo frame as one Parquet file per month; return the files written."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    frame = generate_churn(rows, seed)
+    month = frame["event_time"].dt.strftime("%Y-%m")
+    written = []
+    for key, part in frame.groupby(month, sort=True):
+        path = out / f"churn_{key}.parquet"
+        tmp = path.with_suffix(".parquet.tmp")
+        part.reset_index(drop=True).to_parquet(tmp, index=False)
+        tmp.replace(path)
+        written.append(path)
+    return written

@@ -1,0 +1,142 @@
+"""Valid and invalid pipeline YAML: the error names the file, the dotted key and the fix."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mlcycle.config import GX_EXPECTATIONS, load_all, load_pipeline, parse_pipeline
+from mlcycle.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "config" / "pipelines" / "churn.yaml"
+
+MINIMAL = """
+data:
+  source: data/x.csv
+  target: y
+  features: {numeric: [a, b], categorical: [c]}
+model:
+  task: binary_classification
+  estimator: LogisticRegression
+evaluation:
+  primary_metric: roc_auc
+"""
+
+
+def _error(text: str, path: str = "config/pipelines/churn.yaml") -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_pipeline(textwrap.dedent(text), path)
+    return str(info.value)
+
+
+def test_demo_pipeline_is_valid() -> None:
+    pipe = load_pipeline(DEMO)
+    assert pipe.name == "churn"
+    assert pipe.train_dag_id == "churn__train"
+    assert pipe.config.model.estimator == "HistGradientBoostingClassifier"
+    assert pipe.config.data.window.lookback_days == 365
+    assert len(pipe.config_sha256) == 64
+    assert pipe.data_columns()[:3] == ["tenure_months", "monthly_charges", "total_charges"]
+
+
+def test_minimal_pipeline_gets_defaults() -> None:
+    pipe = parse_pipeline(MINIMAL, "config/pipelines/tiny.yaml")
+    assert pipe.config.checks.min_rows == 100
+    assert pipe.config.notifications.events == ["failure"]
+    assert pipe.config.model.split.strategy == "random"
+    assert pipe.model_name == "tiny"
+
+
+def test_param_below_minimum_names_file_and_dotted_key() -> None:
+    text = MINIMAL.replace("LogisticRegression", "RandomForestClassifier") + "\n"
+    text = text.replace("  estimator: RandomForestClassifier", "  estimator: RandomForestClassifier\n  params: {max_depth: 0}")
+    assert _error(text) == "config/pipelines/churn.yaml: model.params.max_depth: must be >= 1"
+
+
+def test_unknown_param_is_rejected_with_suggestion() -> None:
+    text = MINIMAL.replace("  estimator: LogisticRegression", "  estimator: LogisticRegression\n  params: {c: 2.0}")
+    msg = _error(text)
+    assert "model.params.c: unknown key; did you mean 'C'?" in msg
+
+
+def test_unknown_top_level_key_suggests_the_right_one() -> None:
+    msg = _error(MINIMAL + "evaluaton: {}\n")
+    assert "config/pipelines/churn.yaml: evaluaton: unknown key; did you mean 'evaluation'?" in msg
+
+
+def test_estimator_outside_allow_list() -> None:
+    msg = _error(MINIMAL.replace("LogisticRegression", "os.system"))
+    assert "model.estimator: estimator 'os.system' is not in the allow-list" in msg
+    assert "HistGradientBoostingClassifier" in msg
+
+
+def test_estimator_must_fit_task() -> None:
+    msg = _error(MINIMAL.replace("LogisticRegression", "Ridge"))
+    assert "model: estimator 'Ridge' does not do binary_classification" in msg
+
+
+def test_python_object_tag_is_refused() -> None:
+    msg = _error("!!python/object/apply:os.system ['echo pwned']\n")
+    assert "not valid YAML" in msg
+
+
+def test_unknown_expectation_suggests_gx_name() -> None:
+    text = MINIMAL + "checks:\n  expectations:\n    - type: expect_column_values_to_not_be_nul\n      kwargs: {column: a}\n"
+    msg = _error(text)
+    assert "checks.expectations.0.type: unknown expectation" in msg
+    assert "did you mean 'expect_column_values_to_not_be_null'" in msg
+
+
+def test_metric_must_match_task() -> None:
+    msg = _error(MINIMAL.replace("roc_auc", "rmse"))
+    assert "metric 'rmse' does not apply to binary_classification" in msg
+
+
+def test_window_needs_timestamp() -> None:
+    text = MINIMAL.replace("  target: y", "  target: y\n  window: {lookback_days: 30}")
+    assert "window.lookback_days needs data.timestamp_column" in _error(text)
+
+
+def test_missing_required_section() -> None:
+    msg = _error("data:\n  source: a.csv\n  target: y\n  features: {numeric: [a]}\n")
+    assert "config/pipelines/churn.yaml: model: is required but missing" in msg
+    assert "config/pipelines/churn.yaml: evaluation: is required but missing" in msg
+
+
+def test_bad_schedule() -> None:
+    msg = _error(MINIMAL + "schedule: every tuesday\n")
+    assert "schedule: 'every tuesday' is neither a cron expression" in msg
+
+
+def test_file_name_must_be_a_dag_id() -> None:
+    msg = _error(MINIMAL, path="config/pipelines/My Pipeline.yaml")
+    assert "use lowercase letters" in msg
+
+
+def test_invalid_fixture_files(tmp_path: Path) -> None:
+    fixtures = sorted((Path(__file__).parent / "invalid").glob("*.yaml"))
+    assert fixtures, "the invalid/ fixtures are missing"
+    for fixture in fixtures:
+        expected = fixture.with_suffix(".expected").read_text().strip()
+        with pytest.raises(ConfigError) as info:
+            load_pipeline(fixture)
+        assert expected in str(info.value), fixture.name
+        assert str(info.value).startswith(str(fixture))
+
+
+def test_load_all_splits_good_and_bad(tmp_path: Path) -> None:
+    (tmp_path / "good.yaml").write_text(MINIMAL)
+    (tmp_path / "bad.yaml").write_text(MINIMAL.replace("roc_auc", "nope"))
+    good, bad = load_all(tmp_path)
+    assert [p.name for p in good] == ["good"]
+    assert len(bad) == 1 and str(bad[0]).startswith(str(tmp_path / "bad.yaml"))
+
+
+def test_expectation_list_matches_great_expectations() -> None:
+    from great_expectations.expectations.registry import get_expectation_impl
+
+    for name in sorted(GX_EXPECTATIONS):
+        assert get_expectation_impl(name).__name__.startswith("Expect"), name
