@@ -46,7 +46,9 @@ class CheckResult:
     failures: list[Failure] = field(default_factory=list)
 
     def summary(self) -> str:
-        head = f"{self.evaluated - len(self.failures)}/{self.evaluated} expectations passed on {self.rows} rows"
+        head = (
+            f"{self.evaluated - len(self.failures)}/{self.evaluated} expectations passed on {self.rows} rows"
+        )
         if self.success:
             return head
         return head + "\n" + "\n".join(f"  - {f.describe()}" for f in self.failures)

@@ -55,6 +55,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0 if summary.succeeded else 1
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from mlcycle.config import project_root
+    from mlcycle.demo import DEMO_LOGICAL_DATE, write_demo_data
+    from mlcycle.runner import run_training
+
+    data = project_root() / "data" / "demo" / "churn"
+    if not any(data.glob("*.parquet")):
+        files = write_demo_data(data)
+        print(f"generated demo data: {len(files)} monthly files in {data}")
+    summary = run_training("churn", logical_date=DEMO_LOGICAL_DATE, conf={})
+    print(summary.render())
+    return 0 if summary.succeeded else 1
+
+
+def _cmd_up(args: argparse.Namespace) -> int:
+    from mlcycle.runner import standalone
+
+    return standalone(port=args.port)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlcycle", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -78,6 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("pipeline", help="pipeline name (the YAML file stem)")
     run.add_argument("--logical-date", help="ISO date-time of the run (default: now)")
     run.set_defaults(func=_cmd_run)
+
+    demo_run = sub.add_parser("demo", help="generate the demo data if missing and run churn__train once")
+    demo_run.set_defaults(func=_cmd_demo)
+
+    up = sub.add_parser("up", help="airflow standalone with this project's dags, plugins and config")
+    up.add_argument("--port", type=int, default=8080)
+    up.set_defaults(func=_cmd_up)
     return parser
 
 

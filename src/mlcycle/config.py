@@ -20,7 +20,16 @@ from mlcycle.errors import ConfigError
 from mlcycle.estimators import CLASSIFICATION, ESTIMATORS, TaskType
 
 PIPELINE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-SCHEDULE_PRESETS = ("@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
+SCHEDULE_PRESETS = (
+    "@once",
+    "@continuous",
+    "@hourly",
+    "@daily",
+    "@weekly",
+    "@monthly",
+    "@quarterly",
+    "@yearly",
+)
 CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
 
 # Great Expectations 1.x core expectations that run on a pandas batch (tests keep this list honest).
@@ -146,7 +155,9 @@ class ExpectationConfig(_Strict):
     def _known(cls, value: str) -> str:
         if value not in GX_EXPECTATIONS:
             hint = difflib.get_close_matches(value, GX_EXPECTATIONS, n=1)
-            extra = f"; did you mean {hint[0]!r}?" if hint else "; see Great Expectations' expectation gallery"
+            extra = (
+                f"; did you mean {hint[0]!r}?" if hint else "; see Great Expectations' expectation gallery"
+            )
             raise ValueError(f"unknown expectation {value!r}{extra}")
         return value
 
@@ -439,7 +450,9 @@ def load_all(directory: str | os.PathLike[str] | None = None) -> tuple[list[Pipe
             bad.append(exc)
             continue
         if pipe.name in names:
-            bad.append(ConfigError(str(path), [f"pipeline name {pipe.name!r} also used by {names[pipe.name]}"]))
+            bad.append(
+                ConfigError(str(path), [f"pipeline name {pipe.name!r} also used by {names[pipe.name]}"])
+            )
             continue
         names[pipe.name] = str(path)
         good.append(pipe)

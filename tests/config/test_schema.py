@@ -52,12 +52,16 @@ def test_minimal_pipeline_gets_defaults() -> None:
 
 def test_param_below_minimum_names_file_and_dotted_key() -> None:
     text = MINIMAL.replace("LogisticRegression", "RandomForestClassifier") + "\n"
-    text = text.replace("  estimator: RandomForestClassifier", "  estimator: RandomForestClassifier\n  params: {max_depth: 0}")
+    text = text.replace(
+        "  estimator: RandomForestClassifier", "  estimator: RandomForestClassifier\n  params: {max_depth: 0}"
+    )
     assert _error(text) == "config/pipelines/churn.yaml: model.params.max_depth: must be >= 1"
 
 
 def test_unknown_param_is_rejected_with_suggestion() -> None:
-    text = MINIMAL.replace("  estimator: LogisticRegression", "  estimator: LogisticRegression\n  params: {c: 2.0}")
+    text = MINIMAL.replace(
+        "  estimator: LogisticRegression", "  estimator: LogisticRegression\n  params: {c: 2.0}"
+    )
     msg = _error(text)
     assert "model.params.c: unknown key; did you mean 'C'?" in msg
 
@@ -84,7 +88,10 @@ def test_python_object_tag_is_refused() -> None:
 
 
 def test_unknown_expectation_suggests_gx_name() -> None:
-    text = MINIMAL + "checks:\n  expectations:\n    - type: expect_column_values_to_not_be_nul\n      kwargs: {column: a}\n"
+    text = (
+        MINIMAL
+        + "checks:\n  expectations:\n    - type: expect_column_values_to_not_be_nul\n      kwargs: {column: a}\n"
+    )
     msg = _error(text)
     assert "checks.expectations.0.type: unknown expectation" in msg
     assert "did you mean 'expect_column_values_to_not_be_null'" in msg

@@ -1,0 +1,210 @@
+"""Build one Airflow training DAG per pipeline YAML.
+
+Runs at DAG parse time: only Airflow's SDK, the notifier classes and the config schema are
+imported here; every task imports its heavy libraries inside its own body.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import DAG, Param, get_current_context, task
+
+from mlcycle.config import Pipeline, load_all
+from mlcycle.errors import MlcycleError
+
+FAILURE_SUBJECT = "[mlcycle] {{ dag.dag_id }} failed: task {{ ti.task_id }} ({{ logical_date }})"
+FAILURE_TEXT = (
+    ":red_circle: mlcycle pipeline *{pipeline}* failed\n"
+    "DAG: {{{{ dag.dag_id }}}} | task: {{{{ ti.task_id }}}} | try {{{{ ti.try_number }}}}\n"
+    "Logical date: {{{{ logical_date }}}} | run: {{{{ run_id }}}}\n"
+    "Error: {{{{ ((exception | string).splitlines()[:6] | join('\n')) if exception else 'see log' }}}}\n"
+    "Log: {{{{ ti.log_url }}}}"
+)
+FAILURE_HTML = (
+    "<p>mlcycle pipeline <b>{pipeline}</b> failed.</p>"
+    "<ul><li>DAG: {{{{ dag.dag_id }}}}</li><li>Task: {{{{ ti.task_id }}}} (try {{{{ ti.try_number }}}})</li>"
+    "<li>Logical date: {{{{ logical_date }}}}</li><li>Run: {{{{ run_id }}}}</li></ul>"
+    "<pre>{{{{ ((exception | string).splitlines()[:12] | join('\n')) | e if exception else 'see the log' }}}}</pre>"
+    '<p><a href="{{{{ ti.log_url }}}}">Task log</a></p>'
+)
+
+
+def failure_notifiers(pipe: Pipeline) -> list[Any]:
+    """Slack and email notifiers from the YAML's notifications section (connection ids only)."""
+    notes = pipe.config.notifications
+    if "failure" not in notes.events:
+        return []
+    notifiers: list[Any] = []
+    if notes.slack_conn_id:
+        from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
+
+        notifiers.append(
+            SlackWebhookNotifier(
+                slack_webhook_conn_id=notes.slack_conn_id, text=FAILURE_TEXT.format(pipeline=pipe.name)
+            )
+        )
+    if notes.email:
+        from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+        notifiers.append(
+            SmtpNotifier(
+                to=list(notes.email),
+                subject=FAILURE_SUBJECT,
+                html_content=FAILURE_HTML.format(pipeline=pipe.name),
+                smtp_conn_id=notes.smtp_conn_id,
+            )
+        )
+    return notifiers
+
+
+def doc_md(pipe: Pipeline) -> str:
+    cfg = pipe.config
+    data, model, ev = cfg.data, cfg.model, cfg.evaluation
+    thresholds = ", ".join(
+        f"{k} {'<=' if k in ('log_loss', 'rmse', 'mae') else '>='} {v}" for k, v in ev.thresholds.items()
+    )
+    return f"""### {pipe.name}: training pipeline
+
+{cfg.description or ""}
+
+**Config**: `{pipe.path}` (sha256 `{pipe.config_sha256[:12]}`)
+
+| | |
+|---|---|
+| Data | `{data.source}` ({data.format}); target `{data.target}`; {len(data.features.numeric)} numeric, {len(data.features.categorical)} categorical features |
+| Window | {f"trailing {data.window.lookback_days} days before the data interval end" if data.window.lookback_days else "all rows"} |
+| Checks | {len(cfg.checks.expectations)} Great Expectations expectations + at least {cfg.checks.min_rows} rows |
+| Model | `{model.estimator}` ({model.task}), {model.split.strategy} split, test size {model.split.test_size}, seed {model.split.seed} |
+| Gate | thresholds: {thresholds or "none"}; primary `{ev.primary_metric}` may regress at most {ev.max_regression} vs. the champion |
+| Registry | MLflow model `{pipe.model_name}`, aliases `challenger` → `champion` |
+
+Steps: ingest → check_data → train → evaluate → validate_model → register_and_promote.
+A failure anywhere leaves the champion unchanged and notifies Slack/email.
+"""
+
+
+def _run_context() -> tuple[Any, datetime]:
+    from mlcycle.training import RunContext
+
+    context = get_current_context()
+    ti = context["ti"]
+    logical = context.get("logical_date")
+    end = context.get("data_interval_end") or logical or context["dag_run"].run_after
+    ctx = RunContext(
+        dag_id=ti.dag_id,
+        run_id=ti.run_id,
+        logical_date=(logical or end).isoformat(),
+        try_number=int(getattr(ti, "try_number", 1) or 1),
+    )
+    return ctx, end
+
+
+def build_training_dag(pipe: Pipeline) -> DAG:
+    cfg = pipe.config
+    config_path = str(Path(pipe.path).resolve())
+    default_args = {
+        "owner": cfg.owner,
+        "retries": cfg.retries,
+        "retry_delay": timedelta(minutes=cfg.retry_delay_minutes),
+        "on_failure_callback": failure_notifiers(pipe),
+    }
+    start = datetime(cfg.start_date.year, cfg.start_date.month, cfg.start_date.day, tzinfo=UTC)
+    with DAG(
+        dag_id=pipe.train_dag_id,
+        description=(cfg.description or f"Training pipeline {pipe.name}").strip()[:200],
+        schedule=cfg.schedule,
+        start_date=start,
+        catchup=cfg.catchup,
+        max_active_runs=1,
+        tags=["mlcycle", "training", *cfg.tags],
+        default_args=default_args,
+        doc_md=doc_md(pipe),
+        params={
+            "force_promote": Param(
+                False,
+                type="boolean",
+                description="Promote even if the gate rejects the model (recorded as forced).",
+            ),
+            "skip_promotion": Param(
+                False, type="boolean", description="Dry run: register and tag the version but move no alias."
+            ),
+            "lookback_days": Param(
+                None,
+                type=["null", "integer"],
+                minimum=1,
+                description="Override data.window.lookback_days for this run (empty: use the YAML).",
+            ),
+        },
+    ) as dag:
+
+        @task(task_id="ingest")
+        def ingest_task() -> dict[str, Any]:
+            from mlcycle import stages
+
+            ctx, end = _run_context()
+            lookback = get_current_context()["params"].get("lookback_days")
+            return stages.ingest(stages.open_env(config_path, ctx), end, lookback)
+
+        @task(task_id="check_data")
+        def check_data_task(snapshot: dict[str, Any]) -> dict[str, Any]:
+            from mlcycle import stages
+
+            return stages.check_data(stages.open_env(config_path, _run_context()[0]), snapshot)
+
+        @task(task_id="train")
+        def train_task(snapshot: dict[str, Any]) -> dict[str, Any]:
+            from mlcycle import stages
+
+            return stages.train(stages.open_env(config_path, _run_context()[0]), snapshot)
+
+        @task(task_id="evaluate")
+        def evaluate_task(snapshot: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
+            from mlcycle import stages
+
+            record = stages.evaluate(stages.open_env(config_path, _run_context()[0]), snapshot, trained)
+            return {
+                "evaluation_uri": record["evaluation_uri"],
+                "candidate": record["candidate"],
+                "champion": record["champion"],
+            }
+
+        @task(task_id="validate_model")
+        def validate_task(evaluation: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
+            from mlcycle import stages
+
+            force = bool(get_current_context()["params"].get("force_promote"))
+            return stages.validate_model(
+                stages.open_env(config_path, _run_context()[0]), evaluation, trained, force
+            )
+
+        @task(task_id="register_and_promote")
+        def promote_task(
+            trained: dict[str, Any], snapshot: dict[str, Any], decision: dict[str, Any]
+        ) -> dict[str, Any]:
+            from mlcycle import stages
+
+            skip = bool(get_current_context()["params"].get("skip_promotion"))
+            return stages.register_and_promote(
+                stages.open_env(config_path, _run_context()[0]), trained, snapshot, decision, skip
+            )
+
+        snapshot = ingest_task()
+        checks = check_data_task(snapshot)
+        trained = train_task(snapshot)
+        checks >> trained
+        evaluation = evaluate_task(snapshot, trained)
+        decision = validate_task(evaluation, trained)
+        promote_task(trained, snapshot, decision)
+    return dag
+
+
+def build_dags(directory: str | None = None) -> dict[str, DAG]:
+    """Every pipeline's DAGs by dag_id; any invalid YAML fails the parse with all errors listed."""
+    pipes, errors = load_all(directory)
+    if errors:
+        problems = [line for err in errors for line in str(err).splitlines()]
+        raise MlcycleError("invalid pipeline YAML; fix it or run `mlcycle lint`:\n" + "\n".join(problems))
+    return {pipe.train_dag_id: build_training_dag(pipe) for pipe in pipes}

@@ -1,0 +1,241 @@
+"""Ingest: read the run's training window from the source and publish a content-addressed snapshot."""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+import hashlib
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlcycle.config import Pipeline, project_root
+from mlcycle.errors import DataSourceError
+from mlcycle.storage import ArtifactStore, s3_client, split_s3_uri
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What ingest produced; small enough for XCom."""
+
+    uri: str
+    key: str
+    sha256: str
+    rows: int
+    columns: dict[str, str]
+    window_start: str | None
+    window_end: str
+    source: str
+    source_files: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def data_root() -> Path:
+    return Path(os.environ.get("MLCYCLE_DATA_ROOT") or project_root())
+
+
+def _file_format(path: str, configured: str) -> str:
+    if configured != "auto":
+        return configured
+    name = path.lower().removesuffix(".gz")
+    for suffix, fmt in SUFFIXES.items():
+        if name.endswith(suffix):
+            return fmt
+    raise DataSourceError(
+        f"{path}: cannot tell the format from the suffix; set data.format to csv or parquet"
+    )
+
+
+def _is_data_file(name: str) -> bool:
+    low = name.lower().removesuffix(".gz")
+    return any(low.endswith(s) for s in SUFFIXES) and not Path(name).name.startswith(".")
+
+
+def list_local(source: str) -> list[str]:
+    """Files named by a local path, directory or glob (relative paths: under the data root)."""
+    path = Path(source)
+    if not path.is_absolute():
+        path = data_root() / path
+    text = str(path)
+    if glob.has_magic(text):
+        files = sorted(p for p in glob.glob(text, recursive=True) if Path(p).is_file())
+    elif path.is_dir():
+        files = sorted(str(p) for p in path.rglob("*") if p.is_file() and _is_data_file(p.name))
+    elif path.exists():
+        files = [text]
+    else:
+        raise DataSourceError(f"{text}: no such file or directory (data.source); check the path")
+    if not files:
+        raise DataSourceError(f"{text}: matches no data files (data.source); check the path or glob")
+    return files
+
+
+def list_s3(source: str, client: Any) -> list[str]:
+    bucket, prefix = split_s3_uri(source)
+    pattern = prefix if glob.has_magic(prefix) else None
+    list_prefix = prefix.split("*")[0].split("?")[0].split("[")[0] if pattern else prefix
+    keys: list[str] = []
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=list_prefix):
+            for obj in page.get("Contents", []):
+                key = obj["Key"]
+                if pattern and not fnmatch.fnmatch(key, pattern):
+                    continue
+                if pattern or key == prefix or _is_data_file(key):
+                    keys.append(key)
+    except Exception as exc:
+        raise DataSourceError(
+            f"{source}: cannot list s3://{bucket}/{list_prefix} (data.source): {exc}"
+        ) from exc
+    if not keys:
+        raise DataSourceError(f"{source}: matches no objects (data.source); check bucket and prefix")
+    return [f"s3://{bucket}/{k}" for k in sorted(keys)]
+
+
+def read_file(path: str, fmt: str, columns: list[str], label: str | None = None) -> pa.Table:
+    """Read only ``columns`` of one CSV or Parquet file; errors name the file and the columns."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    label = label or path
+    try:
+        if fmt == "parquet":
+            present = pq.read_schema(path).names
+        else:
+            present = pacsv.open_csv(path).schema.names
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataSourceError(f"{label}: not a readable {fmt} file ({exc}); fix or remove the file") from exc
+    missing = [c for c in columns if c not in present]
+    if missing:
+        raise DataSourceError(
+            f"{label}: column(s) {missing} named in the pipeline YAML (data.*) are missing; "
+            f"the file has {present}. Rename the column in the data or in the YAML."
+        )
+    try:
+        if fmt == "parquet":
+            return pq.read_table(path, columns=columns)
+        return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(include_columns=columns))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataSourceError(f"{label}: not a readable {fmt} file ({exc}); fix or remove the file") from exc
+
+
+def window_bounds(pipe: Pipeline, interval_end: datetime) -> tuple[datetime | None, datetime]:
+    end = datetime.fromtimestamp(interval_end.timestamp(), tz=UTC)
+    days = pipe.config.data.window.lookback_days
+    return (end - timedelta(days=days) if days else None), end
+
+
+def _filter_window(
+    table: pa.Table, column: str, start: datetime | None, end: datetime, label: str
+) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    col = table[column]
+    if not pa.types.is_timestamp(col.type):
+        try:
+            col = pc.cast(col, pa.timestamp("us", tz="UTC"))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise DataSourceError(
+                f"{label}: column {column!r} (data.timestamp_column) is {col.type}, not a timestamp: {exc}"
+            ) from exc
+    if col.type.tz is None:
+        col = pc.assume_timezone(col, "UTC")
+    ts_type = col.type
+    mask = pc.less(col, pa.scalar(end, type=ts_type))
+    if start is not None:
+        mask = pc.and_(mask, pc.greater_equal(col, pa.scalar(start, type=ts_type)))
+    return table.set_column(table.schema.get_field_index(column), column, col).filter(
+        pc.fill_null(mask, False)
+    )
+
+
+def run_key(run_id: str) -> str:
+    """A storage-safe form of an Airflow run id."""
+    return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in run_id)
+
+
+def ingest_snapshot(pipe: Pipeline, interval_end: datetime, store: ArtifactStore) -> Snapshot:
+    """Read the window ending at ``interval_end``; publish it as Parquet under a content hash key."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = pipe.config.data
+    columns = pipe.data_columns()
+    start, end = window_bounds(pipe, interval_end)
+    with tempfile.TemporaryDirectory(prefix="mlcycle-ingest-") as tmp:
+        if data.is_s3:
+            client = s3_client()
+            files = list_s3(data.source, client)
+        else:
+            files = list_local(data.source)
+        tables = []
+        for i, name in enumerate(files):
+            fmt = _file_format(name, data.format)
+            local = name
+            if name.startswith("s3://"):
+                bucket, key = split_s3_uri(name)
+                local = str(Path(tmp) / f"part-{i}{Path(key).suffix}")
+                try:
+                    client.download_file(bucket, key, local)
+                except Exception as exc:
+                    raise DataSourceError(f"{name}: cannot download (data.source): {exc}") from exc
+            table = read_file(local, fmt, columns, label=name)
+            if data.timestamp_column:
+                table = _filter_window(table, data.timestamp_column, start, end, name)
+            if table.num_rows:
+                tables.append(table)
+        window = f"[{start.isoformat() if start else '-inf'}, {end.isoformat()})"
+        if not tables:
+            raise DataSourceError(
+                f"{data.source}: no rows in the training window {window} across {len(files)} file(s); "
+                "check the files, data.window.lookback_days and the run's logical date"
+            )
+        try:
+            table = pa.concat_tables(tables, promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise DataSourceError(f"{data.source}: files disagree on column types: {exc}") from exc
+        out = Path(tmp) / "snapshot.parquet"
+        pq.write_table(table, out, compression="zstd")
+        digest = _sha256(out)
+        key = f"snapshots/{pipe.name}/{digest}.parquet"
+        uri = store.uri(key) if store.exists(key) else store.publish_file(out, key)
+    return Snapshot(
+        uri=uri,
+        key=key,
+        sha256=digest,
+        rows=table.num_rows,
+        columns={f.name: str(f.type) for f in table.schema},
+        window_start=start.isoformat() if start else None,
+        window_end=end.isoformat(),
+        source=data.source,
+        source_files=len(files),
+    )
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_snapshot(store: ArtifactStore, key: str, columns: list[str] | None = None):  # -> pd.DataFrame
+    """Read a published snapshot into pandas (only ``columns`` if given)."""
+    import pyarrow.parquet as pq
+
+    with tempfile.TemporaryDirectory(prefix="mlcycle-snap-") as tmp:
+        local = store.fetch(key, Path(tmp) / "snapshot.parquet")
+        return pq.read_table(local, columns=columns).to_pandas()

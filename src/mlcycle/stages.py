@@ -1,0 +1,204 @@
+"""The training DAG's steps. Each resolves its inputs, does its work, publishes a JSON record
+under ``runs/<pipeline>/<run>/`` in the artifact store and returns a small reference for XCom.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mlcycle.config import Pipeline, load_pipeline
+from mlcycle.errors import DataCheckError
+from mlcycle.ingest import ingest_snapshot, load_snapshot, run_key
+from mlcycle.settings import Settings, load_settings
+from mlcycle.storage import ArtifactStore, open_store
+from mlcycle.training import RunContext
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Env:
+    pipe: Pipeline
+    settings: Settings
+    store: ArtifactStore
+    ctx: RunContext
+
+    def record_key(self, name: str) -> str:
+        return f"runs/{self.pipe.name}/{run_key(self.ctx.run_id)}/{name}"
+
+    def publish_json(self, name: str, payload: Any) -> str:
+        data = json.dumps(payload, indent=2, sort_keys=True, default=str).encode()
+        return self.store.publish_bytes(data, self.record_key(name))
+
+
+def open_env(config_path: str, ctx: RunContext) -> Env:
+    settings = load_settings()
+    return Env(load_pipeline(config_path), settings, open_store(settings.artifact_root), ctx)
+
+
+def ingest(env: Env, interval_end: datetime, lookback_days: int | None = None) -> dict[str, Any]:
+    pipe = env.pipe
+    if lookback_days is not None:
+        data = pipe.config.data.model_copy(
+            update={"window": pipe.config.data.window.model_copy(update={"lookback_days": lookback_days})}
+        )
+        pipe = pipe.model_copy(update={"config": pipe.config.model_copy(update={"data": data})})
+    snap = ingest_snapshot(pipe, interval_end, env.store).to_dict()
+    env.publish_json("ingest.json", snap)
+    log.info("snapshot %s: %d rows, sha256 %s", snap["uri"], snap["rows"], snap["sha256"])
+    return snap
+
+
+def check_data(env: Env, snapshot: dict[str, Any]) -> dict[str, Any]:
+    from mlcycle.checks import run_checks
+
+    frame = load_snapshot(env.store, snapshot["key"])
+    result, full = run_checks(env.pipe, frame)
+    report_uri = env.publish_json(
+        "data_checks.json", {"summary": result.to_dict(), "great_expectations": full}
+    )
+    log.info("data checks: %s", result.summary())
+    if not result.success:
+        raise DataCheckError(
+            f"{env.pipe.path}: data checks failed on snapshot {snapshot['uri']}:\n{result.summary()}\n"
+            f"full report: {report_uri}"
+        )
+    return {"success": True, "summary": result.summary(), "report_uri": report_uri}
+
+
+def train(env: Env, snapshot: dict[str, Any]) -> dict[str, Any]:
+    from mlcycle.training import train_model
+
+    frame = load_snapshot(env.store, snapshot["key"])
+    result = train_model(
+        env.pipe, frame, snapshot, env.ctx, env.settings.tracking_uri, env.settings.mlflow_artifact_root
+    )
+    log.info("trained %s in MLflow run %s", env.pipe.config.model.estimator, result.run_id)
+    return result.to_dict()
+
+
+def evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
+    import mlflow
+
+    from mlcycle.decisions import ChampionScore
+    from mlcycle.evaluation import compute_metrics, load_sklearn_model, log_plots, slice_metrics
+    from mlcycle.registry import CHAMPION, MlflowRegistry
+    from mlcycle.training import feature_frame, split_indices, target_values
+
+    pipe = env.pipe
+    frame = load_snapshot(env.store, snapshot["key"])
+    _, test_pos = split_indices(pipe, frame)
+    holdout = frame.iloc[test_pos].reset_index(drop=True)
+    X, y = feature_frame(pipe, holdout), target_values(pipe, holdout)
+
+    mlflow.set_tracking_uri(env.settings.tracking_uri)
+    candidate_model = load_sklearn_model(trained["model_uri"])
+    candidate = compute_metrics(pipe, candidate_model, X, y)
+    slices = slice_metrics(pipe, candidate_model, X, y, holdout)
+
+    registry = MlflowRegistry(pipe.model_name, env.settings.tracking_uri)
+    champ_ref = registry.get_alias(CHAMPION)
+    champion: ChampionScore | None = None
+    if champ_ref is not None:
+        try:
+            champ_model = load_sklearn_model(champ_ref.uri)
+            champion = ChampionScore(champ_ref.version, compute_metrics(pipe, champ_model, X, y))
+        except Exception as exc:  # any failure to score the champion is recorded, and decided on by policy
+            log.warning("champion v%s could not be scored: %s", champ_ref.version, exc)
+            champion = ChampionScore(champ_ref.version, {}, f"{type(exc).__name__}: {exc}"[:500])
+
+    record = {
+        "holdout_rows": len(holdout),
+        "candidate": candidate,
+        "champion": None if champion is None else champion.__dict__,
+        "slices": slices,
+        "primary_metric": pipe.config.evaluation.primary_metric,
+    }
+    with mlflow.start_run(run_id=trained["run_id"]):
+        mlflow.log_metrics({f"test_{k}": v for k, v in candidate.items() if v is not None})
+        if champion is not None:
+            mlflow.log_metrics(
+                {f"champion_test_{k}": v for k, v in champion.metrics.items() if v is not None}
+            )
+        for row in slices:
+            for k, v in (row.get("metrics") or {}).items():
+                if v is not None and k == pipe.config.evaluation.primary_metric:
+                    mlflow.log_metric(f"slice_{row['column']}_{_safe(row['value'])}_{k}", v)
+        log_plots(pipe, candidate_model, X, y)
+        mlflow.log_dict(record, "evaluation/evaluation.json")
+    record["evaluation_uri"] = env.publish_json("evaluation.json", record)
+    return record
+
+
+def _safe(value: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in value)[:60]
+
+
+def validate_model(
+    env: Env, evaluation: dict[str, Any], trained: dict[str, Any], force: bool
+) -> dict[str, Any]:
+    import mlflow
+
+    from mlcycle.decisions import ChampionScore, decide_promotion
+
+    champ = evaluation.get("champion")
+    champion = ChampionScore(**champ) if champ else None
+    decision = decide_promotion(evaluation["candidate"], champion, env.pipe.config.evaluation, force=force)
+    record = decision.to_dict()
+    mlflow.set_tracking_uri(env.settings.tracking_uri)
+    with mlflow.start_run(run_id=trained["run_id"]):
+        mlflow.set_tags(
+            {"mlcycle.validation": decision.verdict, "mlcycle.forced": str(decision.forced).lower()}
+        )
+        mlflow.log_dict(record, "evaluation/decision.json")
+    record["decision_uri"] = env.publish_json("decision.json", record)
+    log.info("validation %s:\n  %s", decision.verdict, "\n  ".join(decision.reasons))
+    return record
+
+
+def register_and_promote(
+    env: Env, trained: dict[str, Any], snapshot: dict[str, Any], decision: dict[str, Any], skip: bool
+) -> dict[str, Any]:
+    from mlcycle.errors import PromotionError
+    from mlcycle.registry import CHAMPION, MlflowRegistry, decision_tags, promote
+
+    pipe = env.pipe
+    registry = MlflowRegistry(pipe.model_name, env.settings.tracking_uri)
+    evaluation = json.loads(env.store.read_bytes(env.record_key("evaluation.json")))
+    tags = {
+        **decision_tags(decision, evaluation["candidate"], pipe.config.evaluation.primary_metric),
+        "mlcycle.pipeline": pipe.name,
+        "mlcycle.snapshot_uri": snapshot["uri"],
+        "mlcycle.snapshot_sha256": snapshot["sha256"],
+        "mlcycle.config_sha256": pipe.config_sha256,
+        **env.ctx.tags(),
+    }
+    ref = registry.register(trained["run_id"], trained["model_uri"], tags)
+    outcome: dict[str, Any] = {"model_name": ref.name, "version": ref.version, "verdict": decision["verdict"]}
+    if not decision["promote"]:
+        outcome.update(promoted=False, why="rejected by validate_model; no alias moved")
+    elif skip:
+        registry.tag_version(ref.version, {"mlcycle.promotion": "skipped (skip_promotion param)"})
+        outcome.update(promoted=False, why="passed, but the run's skip_promotion param is set (dry run)")
+    else:
+        try:
+            replaced = promote(registry, ref.version, decision.get("champion_version"))
+        except PromotionError:
+            registry.tag_version(ref.version, {"mlcycle.promotion": "refused: champion moved"})
+            raise
+        registry.tag_version(
+            ref.version,
+            {"mlcycle.promotion": "promoted", "mlcycle.replaced": replaced.version if replaced else "none"},
+        )
+        outcome.update(
+            promoted=True, replaced=replaced.version if replaced else None, why="promoted to champion"
+        )
+    champ = registry.get_alias(CHAMPION)
+    outcome["champion"] = champ.version if champ else None
+    env.publish_json("promotion.json", outcome)
+    log.info("model %s v%s: %s", ref.name, ref.version, outcome["why"])
+    return outcome

@@ -1,0 +1,294 @@
+"""Training: the configured scikit-learn pipeline, fitted on the train split, logged to MLflow."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import warnings
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from mlcycle.config import Pipeline, project_root
+from mlcycle.errors import TrainingError
+from mlcycle.estimators import ESTIMATORS, make_estimator
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+# Types a skops-serialised model may contain: scikit-learn's own classes and numpy/scipy data.
+TRUSTED_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
+MODEL_ARTIFACT = "model"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where a stage runs: the Airflow run that asked for it."""
+
+    dag_id: str
+    run_id: str
+    logical_date: str
+    try_number: int = 1
+
+    def tags(self) -> dict[str, str]:
+        return {
+            "airflow.dag_id": self.dag_id,
+            "airflow.run_id": self.run_id,
+            "airflow.logical_date": self.logical_date,
+            "airflow.try_number": str(self.try_number),
+        }
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_id: str
+    model_uri: str
+    experiment_id: str
+    train_rows: int
+    test_rows: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def build_pipeline(pipe: Pipeline) -> Any:
+    """Preprocessing for numeric and categorical features followed by the estimator."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline as SkPipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    features = pipe.config.data.features
+    model = pipe.config.model
+    spec = ESTIMATORS[model.estimator]
+    numeric_steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy="median"))]
+    if spec.scale_numeric:
+        numeric_steps.append(("scale", StandardScaler()))
+    transformers: list[tuple[str, Any, list[str]]] = []
+    if features.numeric:
+        transformers.append(("numeric", SkPipeline(numeric_steps), features.numeric))
+    if features.categorical:
+        categorical = SkPipeline(
+            [
+                ("impute", SimpleImputer(strategy="constant", fill_value="__missing__")),
+                ("onehot", OneHotEncoder(handle_unknown="ignore", min_frequency=5, sparse_output=False)),
+            ]
+        )
+        transformers.append(("categorical", categorical, features.categorical))
+    pre = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
+    estimator = make_estimator(model.estimator, model.params, model.split.seed)
+    return SkPipeline([("preprocess", pre), ("estimator", estimator)])
+
+
+def feature_frame(pipe: Pipeline, frame: pd.DataFrame) -> pd.DataFrame:
+    """The model's input columns, categoricals as strings (stable across CSV and Parquet)."""
+    features = pipe.config.data.features
+    out = frame[features.all].copy()
+    for col in features.categorical:
+        out[col] = out[col].astype("string").astype(object).where(out[col].notna(), None)
+    for col in features.numeric:
+        out[col] = out[col].astype("float64")
+    return out
+
+
+def split_indices(pipe: Pipeline, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic train/test row positions: random (seeded, stratified) or by time."""
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    split = pipe.config.model.split
+    positions = np.arange(len(frame))
+    if split.strategy == "time":
+        ts_col = pipe.config.data.timestamp_column
+        order = np.argsort(frame[ts_col].to_numpy(), kind="stable")
+        cut = int(round(len(frame) * (1 - split.test_size)))
+        return np.sort(order[:cut]), np.sort(order[cut:])
+    stratify = None
+    if pipe.config.model.is_classification and split.stratify:
+        y = frame[pipe.config.data.target]
+        if y.value_counts().min() >= 2:
+            stratify = y.to_numpy()
+    train, test = train_test_split(
+        positions, test_size=split.test_size, random_state=split.seed, stratify=stratify
+    )
+    return np.sort(train), np.sort(test)
+
+
+def target_values(pipe: Pipeline, frame: pd.DataFrame) -> pd.Series:
+    y = frame[pipe.config.data.target]
+    if pipe.config.model.is_classification:
+        if y.isna().any():
+            raise TrainingError(
+                f"target column {pipe.config.data.target!r} has {int(y.isna().sum())} nulls; "
+                "add expect_column_values_to_not_be_null for it under checks.expectations"
+            )
+        return y
+    return y.astype("float64")
+
+
+def git_commit() -> str:
+    env = os.environ.get("MLCYCLE_GIT_COMMIT")
+    if env:
+        return env
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=project_root(),
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def trusted_types(model: Any) -> list[str]:
+    """The skops types of ``model``; refuse any outside scikit-learn, numpy and scipy."""
+    import skops.io as sio
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # skops probes module attributes; Airflow warns on each probe
+        types = sio.get_untrusted_types(data=sio.dumps(model))
+    foreign = [t for t in types if not t.startswith(TRUSTED_TYPE_PREFIXES)]
+    if foreign:
+        raise TrainingError(f"the fitted model contains types skops should not trust: {foreign}")
+    return types
+
+
+def experiment_id(pipe: Pipeline, tracking_uri: str, artifact_root: str) -> str:
+    import mlflow
+
+    name = f"mlcycle/{pipe.name}"
+    mlflow.set_tracking_uri(tracking_uri)
+    existing = mlflow.get_experiment_by_name(name)
+    if existing is not None:
+        return str(existing.experiment_id)
+    location = None if tracking_uri.startswith(("http://", "https://")) else f"{artifact_root}/{pipe.name}"
+    try:
+        return str(
+            mlflow.create_experiment(name, artifact_location=location, tags={"mlcycle.pipeline": pipe.name})
+        )
+    except Exception:
+        # Another task created it between our lookup and create; use theirs.
+        again = mlflow.get_experiment_by_name(name)
+        if again is None:
+            raise
+        return str(again.experiment_id)
+
+
+def package_versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    names = [
+        "mlcycle",
+        "scikit-learn",
+        "pandas",
+        "numpy",
+        "pyarrow",
+        "mlflow",
+        "great-expectations",
+        "apache-airflow",
+    ]
+    return {n: version(n) for n in names}
+
+
+def train_model(
+    pipe: Pipeline,
+    frame: pd.DataFrame,
+    snapshot: dict[str, Any],
+    ctx: RunContext,
+    tracking_uri: str,
+    artifact_root: str,
+) -> TrainResult:
+    """Fit on the train split and log params, lineage tags and the model to a new MLflow run."""
+    import mlflow
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    model_cfg = pipe.config.model
+    train_pos, test_pos = split_indices(pipe, frame)
+    X = feature_frame(pipe, frame)
+    y = target_values(pipe, frame)
+    X_train, y_train = X.iloc[train_pos], y.iloc[train_pos]
+    if pipe.config.model.is_classification and y_train.nunique() < 2:
+        raise TrainingError(
+            f"target column {pipe.config.data.target!r} has a single class "
+            f"({y_train.unique().tolist()}) in the training split; a classifier needs at least two"
+        )
+    exp_id = experiment_id(pipe, tracking_uri, artifact_root)
+    estimator = build_pipeline(pipe)
+    tags = {
+        "mlcycle.pipeline": pipe.name,
+        "mlcycle.config_path": pipe.path,
+        "mlcycle.config_sha256": pipe.config_sha256,
+        "mlcycle.snapshot_uri": snapshot["uri"],
+        "mlcycle.snapshot_sha256": snapshot["sha256"],
+        "mlcycle.snapshot_rows": str(snapshot["rows"]),
+        "mlcycle.window": f"{snapshot.get('window_start')}..{snapshot.get('window_end')}",
+        "mlcycle.git_commit": git_commit(),
+        **ctx.tags(),
+    }
+    params = {
+        "estimator": model_cfg.estimator,
+        "task": model_cfg.task,
+        **{f"param.{k}": v for k, v in _resolved_params(pipe).items()},
+        "split.strategy": model_cfg.split.strategy,
+        "split.test_size": model_cfg.split.test_size,
+        "split.seed": model_cfg.split.seed,
+        "features.numeric": ",".join(pipe.config.data.features.numeric),
+        "features.categorical": ",".join(pipe.config.data.features.categorical),
+        "target": pipe.config.data.target,
+        "train_rows": len(train_pos),
+        "test_rows": len(test_pos),
+    }
+    with mlflow.start_run(experiment_id=exp_id, run_name=f"{ctx.run_id}", tags=tags) as run:
+        mlflow.log_params(params)
+        mlflow.log_text(pipe.source_text, f"config/{pipe.name}.yaml")
+        mlflow.log_dict(snapshot, "lineage/snapshot.json")
+        mlflow.log_dict(package_versions(), "lineage/packages.json")
+        try:
+            estimator.fit(X_train, y_train)
+        except (ValueError, TypeError) as exc:
+            raise TrainingError(
+                f"{model_cfg.estimator} could not be fitted on {snapshot['uri']}: {exc}"
+            ) from exc
+        example = X_train.head(5)
+        signature = infer_signature(example, estimator.predict(example))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            info = _log_model(estimator, signature, example)
+        return TrainResult(
+            run_id=run.info.run_id,
+            model_uri=info.model_uri,
+            experiment_id=exp_id,
+            train_rows=len(train_pos),
+            test_rows=len(test_pos),
+        )
+
+
+def _log_model(estimator: Any, signature: Any, example: Any) -> Any:
+    import mlflow.sklearn
+
+    return mlflow.sklearn.log_model(
+        sk_model=estimator,
+        name=MODEL_ARTIFACT,
+        signature=signature,
+        input_example=example,
+        serialization_format="skops",
+        skops_trusted_types=trusted_types(estimator),
+        pip_requirements=_pip_requirements(),
+    )
+
+
+def _resolved_params(pipe: Pipeline) -> dict[str, Any]:
+    """The estimator's params with defaults filled in, as trained."""
+    model = pipe.config.model
+    return ESTIMATORS[model.estimator].params.model_validate(model.params).model_dump()
+
+
+def _pip_requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{n}=={version(n)}" for n in ("scikit-learn", "pandas", "numpy", "scipy", "skops", "mlflow")]

@@ -1,0 +1,3 @@
+"""Shared fixtures: real loopback services come from tests/support/fixtures.py."""
+
+pytest_plugins = ["tests.support.fixtures"]
