@@ -92,7 +92,7 @@ def decide_promotion(
     if failures and force:
         return Decision(
             True,
-            tuple(["forced by the run's force_promote param despite:", *failures, *passes]),
+            ("forced by the run's force_promote param despite:", *failures, *passes),
             version,
             True,
         )
