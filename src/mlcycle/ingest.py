@@ -61,11 +61,15 @@ def _is_data_file(name: str) -> bool:
     return any(low.endswith(s) for s in SUFFIXES) and not Path(name).name.startswith(".")
 
 
-def list_local(source: str) -> list[str]:
-    """Files named by a local path, directory or glob (relative paths: under the data root)."""
+def resolve_local(source: str) -> Path:
+    """A local source as an absolute path (relative paths are under the data root)."""
     path = Path(source)
-    if not path.is_absolute():
-        path = data_root() / path
+    return path if path.is_absolute() else data_root() / path
+
+
+def list_local(source: str) -> list[str]:
+    """Files named by a local path, directory or glob."""
+    path = resolve_local(source)
     text = str(path)
     if glob.has_magic(text):
         files = sorted(p for p in glob.glob(text, recursive=True) if Path(p).is_file())
@@ -198,8 +202,9 @@ def ingest_snapshot(pipe: Pipeline, interval_end: datetime, store: ArtifactStore
                 tables.append(table)
         window = f"[{start.isoformat() if start else '-inf'}, {end.isoformat()})"
         if not tables:
+            label = data.source if data.is_s3 else str(resolve_local(data.source))
             raise DataSourceError(
-                f"{data.source}: no rows in the training window {window} across {len(files)} file(s); "
+                f"{label}: no rows in the training window {window} across {len(files)} file(s); "
                 "check the files, data.window.lookback_days and the run's logical date"
             )
         try:

@@ -1,0 +1,69 @@
+"""Import the DAG folder the way the dag-processor does and report what parsing cost.
+
+Run as a script in a fresh interpreter: prints JSON with the DAG ids, task order, the heavy
+modules imported, the number of metadata-DB queries and the connection lookups attempted.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+
+HEAVY = ("pandas", "sklearn", "mlflow", "great_expectations", "evidently", "boto3", "pyarrow", "matplotlib")
+
+
+def main(dag_file: str) -> None:
+    from airflow.sdk import BaseHook
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    queries: list[str] = []
+    event.listen(Engine, "before_cursor_execute", lambda *a: queries.append(str(a[2])[:80]))
+    lookups: list[str] = []
+
+    def refuse(cls: object, conn_id: str, *args: object, **kwargs: object) -> None:
+        lookups.append(conn_id)
+        raise RuntimeError(f"connection {conn_id!r} looked up at parse time")
+
+    BaseHook.get_connection = classmethod(refuse)  # type: ignore[method-assign,assignment]
+    started = time.perf_counter()
+    spec = importlib.util.spec_from_file_location("mlcycle_dag_probe", dag_file)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    elapsed = time.perf_counter() - started
+
+    from airflow.sdk import DAG
+
+    dags = {name: obj for name, obj in vars(module).items() if isinstance(obj, DAG)}
+    out = {
+        "seconds": elapsed,
+        "heavy": sorted({m.split(".")[0] for m in sys.modules if m.split(".")[0] in HEAVY}),
+        "queries": queries,
+        "lookups": lookups,
+        "dags": {
+            dag_id: {
+                "tasks": [t.task_id for t in dag.topological_sort()],
+                "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
+                "retries": {t.task_id: t.retries for t in dag.tasks},
+                "callbacks": {
+                    t.task_id: [type(c).__name__ for c in (t.on_failure_callback or [])] for t in dag.tasks
+                },
+                "params": sorted(dag.params.keys()),
+                "doc_md": bool(dag.doc_md),
+            }
+            for dag_id, dag in dags.items()
+        },
+    }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main(
+        sys.argv[1]
+        if len(sys.argv) > 1
+        else str(Path(__file__).resolve().parents[2] / "dags" / "mlcycle_pipelines.py")
+    )

@@ -1,0 +1,90 @@
+"""DAG integrity: every pipeline YAML yields its DAG, wired in order, cheap and side-effect free to parse."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = Path(__file__).with_name("parse_probe.py")
+STEPS = ["ingest", "check_data", "train", "evaluate", "validate_model", "register_and_promote"]
+
+
+def _probe(config_dir: Path) -> dict:
+    env = {**os.environ, "MLCYCLE_CONFIG_DIR": str(config_dir), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, str(PROBE), str(ROOT / "dags" / "mlcycle_pipelines.py")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def parsed(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    d = tmp_path_factory.mktemp("pipelines")
+    for f in (ROOT / "config" / "pipelines").glob("*.yaml"):
+        shutil.copy(f, d / f.name)
+    text = (ROOT / "config" / "pipelines" / "churn.yaml").read_text()
+    (d / "churn_regression.yaml").write_text(
+        text.replace("task: binary_classification", "task: regression")
+        .replace("estimator: HistGradientBoostingClassifier", "estimator: Ridge")
+        .replace("params: {learning_rate: 0.1, max_iter: 150, max_depth: 6}", "params: {alpha: 1.0}")
+        .replace("primary_metric: roc_auc", "primary_metric: rmse")
+        .replace("thresholds: {roc_auc: 0.70, f1: 0.30}", "thresholds: {rmse: 10.0}")
+        .replace("slack_conn_id: slack_default", "slack_conn_id: null")
+    )
+    return _probe(d)
+
+
+def test_every_yaml_yields_a_training_dag(parsed: dict) -> None:
+    assert set(parsed["dags"]) == {"churn__train", "churn_regression__train"}
+
+
+def test_tasks_run_in_pipeline_order(parsed: dict) -> None:
+    dag = parsed["dags"]["churn__train"]
+    assert dag["tasks"] == STEPS
+    for before, after in zip(STEPS, STEPS[1:], strict=False):
+        assert before in dag["upstream"][after], f"{after} does not wait for {before}"
+
+
+def test_retries_callbacks_and_params(parsed: dict) -> None:
+    dag = parsed["dags"]["churn__train"]
+    assert set(dag["retries"].values()) == {1}
+    for task_id, callbacks in dag["callbacks"].items():
+        assert callbacks == ["SlackWebhookNotifier", "SmtpNotifier"], task_id
+    assert dag["params"] == ["force_promote", "lookback_days", "skip_promotion"]
+    assert dag["doc_md"]
+    # no Slack connection configured: only the email notifier is attached
+    assert set(map(tuple, parsed["dags"]["churn_regression__train"]["callbacks"].values())) == {
+        ("SmtpNotifier",)
+    }
+
+
+def test_parse_imports_nothing_heavy_and_touches_no_connection_or_db(parsed: dict) -> None:
+    assert parsed["heavy"] == []
+    assert parsed["lookups"] == []
+    assert parsed["queries"] == []
+
+
+def test_invalid_yaml_fails_the_parse_naming_file_and_key(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "config" / "pipelines" / "churn.yaml", tmp_path / "churn.yaml")
+    (tmp_path / "broken.yaml").write_text(
+        (ROOT / "config" / "pipelines" / "churn.yaml").read_text().replace("max_depth: 6", "max_depth: 0")
+    )
+    env = {**os.environ, "MLCYCLE_CONFIG_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, str(PROBE)], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    assert proc.returncode != 0
+    assert f"{tmp_path / 'broken.yaml'}: model.params.max_depth: must be >= 1" in proc.stderr

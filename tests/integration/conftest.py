@@ -1,0 +1,54 @@
+"""Fixtures for whole-DAG runs on embedded defaults (SQLite Airflow, SQLite MLflow, local artifacts)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlcycle.demo import write_demo_data
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_YAML = ROOT / "config" / "pipelines" / "churn.yaml"
+LOGICAL_DATE = "2026-01-01T00:00:00+00:00"
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    return Path(os.environ["MLCYCLE_DATA_ROOT"])
+
+
+@pytest.fixture(scope="session")
+def demo_dir(data_root: Path) -> Path:
+    """A smaller copy of the demo data set (same generator, 12k rows)."""
+    out = data_root / "data" / "demo" / "churn"
+    write_demo_data(out, rows=12_000, seed=7)
+    return out
+
+
+def _merge(base: dict, edits: dict) -> dict:
+    """Deep-merge ``edits`` into ``base``; estimator ``params`` are replaced, not merged."""
+    out = dict(base)
+    for key, value in edits.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "params":
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+@pytest.fixture(scope="session")
+def write_pipeline() -> Callable[..., str]:
+    """Write ``<name>.yaml`` into the test pipeline directory: the demo YAML with ``edits`` merged in."""
+
+    def write(name: str, edits: dict) -> str:
+        base = yaml.safe_load(DEMO_YAML.read_text())
+        cfg = _merge(base, {"retries": 0, **edits})
+        path = Path(os.environ["MLCYCLE_CONFIG_DIR"]) / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        return name
+
+    return write

@@ -1,0 +1,170 @@
+"""Artifact stores: local disk (atomic rename, confined to its root) and S3 on a real moto server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlcycle.errors import StorageError
+from mlcycle.storage import LocalArtifactStore, S3ArtifactStore, open_store, split_s3_uri
+from tests.support.fixtures import S3Server
+
+
+def _all_files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+# --------------------------------------------------------------------------- local
+
+
+def test_local_publish_bytes_and_read_back(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path / "art")
+    uri = store.publish_bytes(b"hello", "runs/p/r1/ingest.json")
+    assert Path(uri) == (tmp_path / "art" / "runs" / "p" / "r1" / "ingest.json").resolve()
+    assert store.exists("runs/p/r1/ingest.json")
+    assert store.read_bytes("runs/p/r1/ingest.json") == b"hello"
+    assert store.uri("runs/p/r1/ingest.json") == uri
+
+
+def test_local_publish_leaves_no_partial_files(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path / "art")
+    src = tmp_path / "snapshot.parquet"
+    src.write_bytes(b"x" * 10_000)
+    store.publish_file(src, "snapshots/p/abc.parquet")
+    store.publish_bytes(b"{}", "snapshots/p/abc.json")
+    store.publish_bytes(b"{ }", "snapshots/p/abc.json")  # overwrite in place
+    assert _all_files(tmp_path / "art") == ["snapshots/p/abc.json", "snapshots/p/abc.parquet"]
+    assert store.read_bytes("snapshots/p/abc.json") == b"{ }"
+    assert store.read_bytes("snapshots/p/abc.parquet") == b"x" * 10_000
+
+
+def test_local_failed_publish_cleans_up_and_publishes_nothing(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path / "art")
+    with pytest.raises(FileNotFoundError):
+        store.publish_file(tmp_path / "does-not-exist.parquet", "snapshots/p/x.parquet")
+    assert not store.exists("snapshots/p/x.parquet")
+    assert _all_files(tmp_path / "art") == []
+
+
+@pytest.mark.parametrize("key", ["../x", "a/../../x", "/etc/passwd", ".", "../art-sibling/x"])
+def test_local_key_escaping_the_root_is_refused(tmp_path: Path, key: str) -> None:
+    store = LocalArtifactStore(tmp_path / "art")
+    with pytest.raises(StorageError, match="escapes the artifact root"):
+        store.publish_bytes(b"nope", key)
+    with pytest.raises(StorageError, match="escapes the artifact root"):
+        store.exists(key)
+    assert _all_files(tmp_path) == []
+
+
+def test_local_dotdot_that_stays_inside_is_allowed(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path / "art")
+    store.publish_bytes(b"ok", "a/../b/c.txt")
+    assert (tmp_path / "art" / "b" / "c.txt").read_bytes() == b"ok"
+
+
+def test_local_missing_artifact_errors_name_the_path(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path / "art")
+    expected = str((tmp_path / "art" / "runs" / "missing.json").resolve())
+    with pytest.raises(StorageError, match="artifact not found") as info:
+        store.read_bytes("runs/missing.json")
+    assert expected in str(info.value)
+    with pytest.raises(StorageError, match="artifact not found") as info:
+        store.fetch("runs/missing.json", tmp_path / "dl" / "missing.json")
+    assert expected in str(info.value)
+    assert not store.exists("runs/missing.json")
+
+
+def test_local_fetch_returns_a_readable_copy_of_the_object(tmp_path: Path) -> None:
+    store = LocalArtifactStore(tmp_path / "art")
+    store.publish_bytes(b"payload", "k/obj.bin")
+    got = store.fetch("k/obj.bin", tmp_path / "dl" / "obj.bin")
+    assert got.read_bytes() == b"payload"
+
+
+def test_open_store_picks_the_adapter(tmp_path: Path) -> None:
+    assert isinstance(open_store(str(tmp_path)), LocalArtifactStore)
+    s3 = open_store("s3://bucket/some/prefix/")
+    assert isinstance(s3, S3ArtifactStore)
+    assert s3.uri("a/b.json") == "s3://bucket/some/prefix/a/b.json"
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [("s3://b/p/q/", ("b", "p/q")), ("s3://b", ("b", "")), ("s3://b/", ("b", ""))],
+)
+def test_split_s3_uri(uri: str, expected: tuple[str, str]) -> None:
+    assert split_s3_uri(uri) == expected
+
+
+@pytest.mark.parametrize("uri", ["/local/path", "s3:///prefix", "S3//b"])
+def test_split_s3_uri_rejects_non_s3(uri: str) -> None:
+    with pytest.raises(StorageError, match=r"s3://"):
+        split_s3_uri(uri)
+
+
+def test_s3_key_with_dotdot_is_refused_before_any_request() -> None:
+    store = S3ArtifactStore("s3://bucket/prefix", client=object())
+    with pytest.raises(StorageError, match=r"may not contain '\.\.'"):
+        store.uri("a/../../b")
+
+
+# --------------------------------------------------------------------------- S3 (moto server)
+
+
+@pytest.mark.services
+def test_s3_publish_fetch_exists_read(s3_server: S3Server, tmp_path: Path) -> None:
+    bucket = s3_server.create_bucket()
+    store = S3ArtifactStore(f"s3://{bucket}/mlcycle/", client=s3_server.client())
+    assert not store.exists("runs/p/r/ingest.json")
+
+    uri = store.publish_bytes(b'{"rows": 3}', "runs/p/r/ingest.json")
+    assert uri == f"s3://{bucket}/mlcycle/runs/p/r/ingest.json"
+    assert store.exists("runs/p/r/ingest.json")
+    assert store.read_bytes("runs/p/r/ingest.json") == b'{"rows": 3}'
+
+    src = tmp_path / "snap.parquet"
+    src.write_bytes(bytes(range(256)) * 100)
+    assert store.publish_file(src, "snapshots/p/h.parquet") == f"s3://{bucket}/mlcycle/snapshots/p/h.parquet"
+    local = store.fetch("snapshots/p/h.parquet", tmp_path / "dl" / "nested" / "h.parquet")
+    assert local == tmp_path / "dl" / "nested" / "h.parquet"
+    assert local.read_bytes() == src.read_bytes()
+
+    # The objects really sit under the prefix, as any other S3 client sees them.
+    listed = s3_server.client().list_objects_v2(Bucket=bucket)["Contents"]
+    assert sorted(o["Key"] for o in listed) == [
+        "mlcycle/runs/p/r/ingest.json",
+        "mlcycle/snapshots/p/h.parquet",
+    ]
+
+
+@pytest.mark.services
+def test_s3_store_without_prefix(s3_server: S3Server) -> None:
+    bucket = s3_server.create_bucket()
+    store = S3ArtifactStore(f"s3://{bucket}", client=s3_server.client())
+    assert store.publish_bytes(b"x", "k.txt") == f"s3://{bucket}/k.txt"
+    assert s3_server.client().get_object(Bucket=bucket, Key="k.txt")["Body"].read() == b"x"
+
+
+@pytest.mark.services
+def test_s3_missing_bucket_error_names_bucket_and_key(s3_server: S3Server, tmp_path: Path) -> None:
+    store = S3ArtifactStore("s3://mlcycle-no-such-bucket/pre", client=s3_server.client())
+    target = "s3://mlcycle-no-such-bucket/pre/runs/x.json"
+    with pytest.raises(StorageError) as info:
+        store.publish_bytes(b"x", "runs/x.json")
+    assert f"S3 PUT of {target} failed" in str(info.value)
+    assert "NoSuchBucket" in str(info.value)
+    src = tmp_path / "f.bin"
+    src.write_bytes(b"f")
+    with pytest.raises(StorageError, match=f"S3 upload of {target} failed"):
+        store.publish_file(src, "runs/x.json")
+
+
+@pytest.mark.services
+def test_s3_missing_key_errors_name_the_key(s3_server: S3Server, tmp_path: Path) -> None:
+    bucket = s3_server.create_bucket()
+    store = S3ArtifactStore(f"s3://{bucket}/pre", client=s3_server.client())
+    with pytest.raises(StorageError, match=f"S3 GET of s3://{bucket}/pre/nope.json failed"):
+        store.read_bytes("nope.json")
+    with pytest.raises(StorageError, match=f"S3 download of s3://{bucket}/pre/nope.json failed"):
+        store.fetch("nope.json", tmp_path / "nope.json")
