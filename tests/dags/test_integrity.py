@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -54,7 +55,7 @@ def test_every_yaml_yields_a_training_dag(parsed: dict) -> None:
 def test_tasks_run_in_pipeline_order(parsed: dict) -> None:
     dag = parsed["dags"]["churn__train"]
     assert dag["tasks"] == STEPS
-    for before, after in zip(STEPS, STEPS[1:], strict=False):
+    for before, after in itertools.pairwise(STEPS):
         assert before in dag["upstream"][after], f"{after} does not wait for {before}"
 
 

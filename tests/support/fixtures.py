@@ -290,8 +290,8 @@ def _pg_admin() -> Any:
         )
 
 
-@pytest.fixture
-def postgres_database() -> Iterator[PostgresDatabase]:
+@contextlib.contextmanager
+def create_database() -> Iterator[PostgresDatabase]:
     """Create a fresh database on 127.0.0.1:5432; drop it (terminating its sessions) afterwards."""
     from psycopg import sql
 
@@ -309,6 +309,13 @@ def postgres_database() -> Iterator[PostgresDatabase]:
                 (name,),
             )
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def postgres_database() -> Iterator[PostgresDatabase]:
+    """A fresh database for one test."""
+    with create_database() as db:
+        yield db
 
 
 # --------------------------------------------------------------------------- MLflow server
