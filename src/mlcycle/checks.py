@@ -100,9 +100,9 @@ def run_checks(pipe: Pipeline, frame: pd.DataFrame) -> tuple[CheckResult, dict[s
     result = validation.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
     failures = []
     for r in result.results:
-        if r.success:
-            continue
         cfg = r.expectation_config
+        if r.success or cfg is None:
+            continue
         res = r.result or {}
         exc_info = r.exception_info or {}
         observed = res.get("observed_value")

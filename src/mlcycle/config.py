@@ -130,7 +130,7 @@ class DataConfig(_Strict):
     features: FeaturesConfig
     timestamp_column: str | None = None
     id_column: str | None = None
-    window: WindowConfig = Field(default_factory=WindowConfig)
+    window: WindowConfig = WindowConfig()
 
     @model_validator(mode="after")
     def _columns_consistent(self) -> DataConfig:
@@ -178,7 +178,7 @@ class ModelConfig(_Strict):
     task: TaskType
     estimator: str
     params: dict[str, Any] = Field(default_factory=dict)
-    split: SplitConfig = Field(default_factory=SplitConfig)
+    split: SplitConfig = SplitConfig()
 
     @field_validator("estimator")
     @classmethod
@@ -216,7 +216,7 @@ class EvaluationConfig(_Strict):
 
 
 class NotificationsConfig(_Strict):
-    events: list[Literal["failure", "drift", "promotion"]] = Field(default_factory=lambda: ["failure"])
+    events: list[Literal["failure", "drift", "promotion"]] = ["failure"]
     slack_conn_id: str | None = None
     smtp_conn_id: str = "smtp_default"
     email: list[str] = Field(default_factory=list)
@@ -246,11 +246,11 @@ class PipelineConfig(_Strict):
     retries: int = Field(1, ge=0, le=10)
     retry_delay_minutes: float = Field(5, ge=0)
     data: DataConfig
-    checks: ChecksConfig = Field(default_factory=ChecksConfig)
+    checks: ChecksConfig = ChecksConfig()
     model: ModelConfig
     evaluation: EvaluationConfig
-    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
-    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    notifications: NotificationsConfig = NotificationsConfig()
+    registry: RegistryConfig = RegistryConfig()
 
     @field_validator("schedule")
     @classmethod
@@ -315,7 +315,7 @@ def _suggest(word: str, choices: list[str]) -> list[str]:
     return [by_lower[m] for m in difflib.get_close_matches(word.lower(), list(by_lower), n=1)]
 
 
-def _describe(err: dict[str, Any], allowed_keys: list[str] | None) -> str:
+def _describe(err: Any, allowed_keys: list[str] | None) -> str:
     kind, ctx = err["type"], err.get("ctx") or {}
     if kind == "greater_than_equal":
         return f"must be >= {ctx['ge']}"
