@@ -38,10 +38,10 @@ def _cmd_lint(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo_data(args: argparse.Namespace) -> int:
-    from mlcycle.config import project_root
     from mlcycle.demo import write_demo_data
+    from mlcycle.ingest import data_root
 
-    out = Path(args.out) if args.out else project_root() / "data" / "demo" / "churn"
+    out = Path(args.out) if args.out else data_root() / "data" / "demo" / "churn"
     files = write_demo_data(out, rows=args.rows, seed=args.seed)
     print(f"wrote {len(files)} files ({args.rows} rows) to {out}")
     return 0
@@ -51,20 +51,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from mlcycle.runner import run_training
 
     summary = run_training(args.pipeline, logical_date=args.logical_date, conf={})
+    print("=" * 100)
     print(summary.render())
     return 0 if summary.succeeded else 1
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from mlcycle.config import project_root
     from mlcycle.demo import DEMO_LOGICAL_DATE, write_demo_data
+    from mlcycle.ingest import data_root
     from mlcycle.runner import run_training
 
-    data = project_root() / "data" / "demo" / "churn"
+    data = data_root() / "data" / "demo" / "churn"
     if not any(data.glob("*.parquet")):
         files = write_demo_data(data)
         print(f"generated demo data: {len(files)} monthly files in {data}")
     summary = run_training("churn", logical_date=DEMO_LOGICAL_DATE, conf={})
+    print("=" * 100)
     print(summary.render())
     return 0 if summary.succeeded else 1
 
@@ -80,7 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     lint = sub.add_parser("lint", help="validate pipeline YAML files (no Airflow needed)")
-    lint.add_argument("directory", nargs="?", help="directory of *.yaml files (default: $MLCYCLE_CONFIG_DIR)")
+    lint.add_argument(
+        "directory",
+        nargs="?",
+        help="directory of *.yaml files (default: $MLCYCLE_CONFIG_DIR or config/pipelines)",
+    )
     lint.add_argument(
         "--deep",
         action="store_true",

@@ -6,13 +6,15 @@ imported here; every task imports its heavy libraries inside its own body.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, Param, get_current_context, task
 
-from mlcycle.config import Pipeline, load_all
+from mlcycle.config import LOWER_IS_BETTER, Pipeline, load_all
 from mlcycle.errors import MlcycleError
 
 FAILURE_SUBJECT = "[mlcycle] {{ dag.dag_id }} failed: task {{ ti.task_id }} ({{ logical_date }})"
@@ -63,8 +65,11 @@ def failure_notifiers(pipe: Pipeline) -> list[Any]:
 def doc_md(pipe: Pipeline) -> str:
     cfg = pipe.config
     data, model, ev = cfg.data, cfg.model, cfg.evaluation
+    notes = cfg.notifications
+    channels = [c for c, on in (("Slack", notes.slack_conn_id), ("email", notes.email)) if on]
+    notify = f" and notifies {' and '.join(channels)}" if channels and "failure" in notes.events else ""
     thresholds = ", ".join(
-        f"{k} {'<=' if k in ('log_loss', 'rmse', 'mae') else '>='} {v}" for k, v in ev.thresholds.items()
+        f"{k} {'<=' if k in LOWER_IS_BETTER else '>='} {v}" for k, v in ev.thresholds.items()
     )
     return f"""### {pipe.name}: training pipeline
 
@@ -82,7 +87,7 @@ def doc_md(pipe: Pipeline) -> str:
 | Registry | MLflow model `{pipe.model_name}`, aliases `challenger` → `champion` |
 
 Steps: ingest → check_data → train → evaluate → validate_model → register_and_promote.
-A failure anywhere leaves the champion unchanged and notifies Slack/email.
+A failure anywhere leaves the champion unchanged{notify}.
 """
 
 
@@ -100,6 +105,19 @@ def _run_context() -> tuple[Any, datetime]:
         try_number=int(getattr(ti, "try_number", 1) or 1),
     )
     return ctx, end
+
+
+@contextmanager
+def _no_retry_for_bad_data() -> Iterator[None]:
+    """Failed data checks and untrainable data fail the same way on every try: fail at once."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from mlcycle.errors import ConfigError, DataCheckError, TrainingError
+
+    try:
+        yield
+    except (DataCheckError, TrainingError, ConfigError) as exc:
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
 def build_training_dag(pipe: Pipeline) -> DAG:
@@ -152,13 +170,15 @@ def build_training_dag(pipe: Pipeline) -> DAG:
         def check_data_task(snapshot: dict[str, Any]) -> dict[str, Any]:
             from mlcycle import stages
 
-            return stages.check_data(stages.open_env(config_path, _run_context()[0]), snapshot)
+            with _no_retry_for_bad_data():
+                return stages.check_data(stages.open_env(config_path, _run_context()[0]), snapshot)
 
         @task(task_id="train")
         def train_task(snapshot: dict[str, Any]) -> dict[str, Any]:
             from mlcycle import stages
 
-            return stages.train(stages.open_env(config_path, _run_context()[0]), snapshot)
+            with _no_retry_for_bad_data():
+                return stages.train(stages.open_env(config_path, _run_context()[0]), snapshot)
 
         @task(task_id="evaluate")
         def evaluate_task(snapshot: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,9 @@ from typing import Any
 
 from mlcycle.config import LOWER_IS_BETTER, EvaluationConfig
 
+# Metric differences are float arithmetic: a regression of exactly max_regression must still pass.
+TOLERANCE = 1e-9
+
 
 @dataclass(frozen=True)
 class ChampionScore:
@@ -86,7 +89,7 @@ def decide_promotion(
             f"{primary}: candidate {cand_primary:.4f} vs champion v{champion.version} "
             f"{champ_primary:.4f} (change {delta:+.4f}, largest regression allowed {policy.max_regression})"
         )
-        (passes if delta >= -policy.max_regression else failures).append(text)
+        (passes if delta >= -policy.max_regression - TOLERANCE else failures).append(text)
 
     version = champion.version if champion else None
     if failures and force:

@@ -84,7 +84,7 @@ class HistGradientBoostingClassifierParams(_HistGradientBoostingParams):
 
 
 class HistGradientBoostingRegressorParams(_HistGradientBoostingParams):
-    loss: Literal["squared_error", "absolute_error", "poisson", "gamma", "quantile"] = "squared_error"
+    loss: Literal["squared_error", "absolute_error", "poisson", "gamma"] = "squared_error"
 
 
 class _GradientBoostingParams(_Params):
@@ -120,7 +120,6 @@ class EstimatorSpec:
     tasks: tuple[TaskType, ...]
     scale_numeric: bool = False
     seeded: bool = True
-    native_categorical: bool = False
 
 
 ESTIMATORS: dict[str, EstimatorSpec] = {

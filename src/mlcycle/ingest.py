@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import fnmatch
 import glob
 import hashlib
 import os
 import tempfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from mlcycle.config import Pipeline, project_root
@@ -93,9 +92,10 @@ def list_s3(source: str, client: Any) -> list[str]:
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=list_prefix):
             for obj in page.get("Contents", []):
                 key = obj["Key"]
-                if pattern and not fnmatch.fnmatch(key, pattern):
-                    continue
-                if pattern or key == prefix or _is_data_file(key):
+                if pattern:
+                    if _glob_match(key, pattern):
+                        keys.append(key)
+                elif key == prefix or (key.startswith(prefix + "/") and _is_data_file(key)):
                     keys.append(key)
     except Exception as exc:
         raise DataSourceError(
@@ -104,6 +104,12 @@ def list_s3(source: str, client: Any) -> list[str]:
     if not keys:
         raise DataSourceError(f"{source}: matches no objects (data.source); check bucket and prefix")
     return [f"s3://{bucket}/{k}" for k in sorted(keys)]
+
+
+def _glob_match(key: str, pattern: str) -> bool:
+    """Glob match on '/'-separated keys where '*' stays within one segment, as on a file system."""
+    k, p = PurePosixPath(key), PurePosixPath(pattern)
+    return len(k.parts) == len(p.parts) and k.match(pattern)
 
 
 def read_file(path: str, fmt: str, columns: list[str], label: str | None = None) -> pa.Table:
@@ -156,6 +162,8 @@ def _filter_window(
             ) from exc
     if col.type.tz is None:
         col = pc.assume_timezone(col, "UTC")
+    if col.type.unit in ("s", "ms"):
+        col = pc.cast(col, pa.timestamp("us", tz=col.type.tz))  # widening: bounds keep their microseconds
     ts_type = col.type
     mask = pc.less(col, pa.scalar(end, type=ts_type))
     if start is not None:

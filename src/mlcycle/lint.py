@@ -10,7 +10,7 @@ def deep_problems(pipe: Pipeline) -> list[str]:
     from mlcycle.checks import build_expectation
     from mlcycle.estimators import make_estimator
 
-    problems = []
+    problems: list[str] = []
     for i, exp in enumerate(pipe.config.checks.expectations):
         try:
             build_expectation(exp.type, exp.kwargs, exp.meta)

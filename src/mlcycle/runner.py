@@ -173,6 +173,9 @@ def standalone(port: int = 8080) -> int:
     """Run ``airflow standalone`` on localhost with the embedded settings (blocks until stopped)."""
     settings = load_settings()
     env = {**os.environ, **airflow_env(settings.home)}
+    env["PATH"] = (
+        f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # standalone runs `airflow …`
+    )
     env.setdefault("AIRFLOW__API__HOST", "127.0.0.1")
     env.setdefault("AIRFLOW__API__PORT", str(port))
     env.setdefault("AIRFLOW__API__BASE_URL", f"http://localhost:{port}")

@@ -21,7 +21,6 @@ class Settings:
     artifact_root: str
     tracking_uri: str
     mlflow_artifact_root: str
-    airflow_base_url: str
 
     @property
     def artifacts_on_s3(self) -> bool:
@@ -33,11 +32,9 @@ def load_settings() -> Settings:
     artifact_root = os.environ.get("MLCYCLE_ARTIFACT_ROOT") or str(home / "artifacts")
     tracking = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}"
     mlflow_artifacts = os.environ.get("MLCYCLE_MLFLOW_ARTIFACT_ROOT") or (home / "mlruns").as_uri()
-    base_url = os.environ.get("AIRFLOW__API__BASE_URL") or "http://localhost:8080"
     return Settings(
         home=home,
         artifact_root=artifact_root,
         tracking_uri=tracking,
         mlflow_artifact_root=mlflow_artifacts,
-        airflow_base_url=base_url.rstrip("/"),
     )

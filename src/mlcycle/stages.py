@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from mlcycle.config import Pipeline, load_pipeline
-from mlcycle.errors import DataCheckError
+from mlcycle.errors import ConfigError, DataCheckError
 from mlcycle.ingest import ingest_snapshot, load_snapshot, run_key
 from mlcycle.settings import Settings, load_settings
 from mlcycle.storage import ArtifactStore, open_store
@@ -42,6 +42,14 @@ def open_env(config_path: str, ctx: RunContext) -> Env:
 
 def ingest(env: Env, interval_end: datetime, lookback_days: int | None = None) -> dict[str, Any]:
     pipe = env.pipe
+    if lookback_days is not None and not pipe.config.data.timestamp_column:
+        raise ConfigError(
+            pipe.path,
+            [
+                "lookback_days param: this pipeline has no data.timestamp_column, so rows cannot be "
+                "selected by time; clear the param or set data.timestamp_column"
+            ],
+        )
     if lookback_days is not None:
         data = pipe.config.data.model_copy(
             update={"window": pipe.config.data.window.model_copy(update={"lookback_days": lookback_days})}
@@ -164,7 +172,7 @@ def register_and_promote(
     env: Env, trained: dict[str, Any], snapshot: dict[str, Any], decision: dict[str, Any], skip: bool
 ) -> dict[str, Any]:
     from mlcycle.errors import PromotionError
-    from mlcycle.registry import CHAMPION, MlflowRegistry, decision_tags, promote
+    from mlcycle.registry import CHALLENGER, CHAMPION, MlflowRegistry, decision_tags, promote
 
     pipe = env.pipe
     registry = MlflowRegistry(pipe.model_name, env.settings.tracking_uri)
@@ -182,8 +190,11 @@ def register_and_promote(
     if not decision["promote"]:
         outcome.update(promoted=False, why="rejected by validate_model; no alias moved")
     elif skip:
+        registry.move_alias(CHALLENGER, ref.version)
         registry.tag_version(ref.version, {"mlcycle.promotion": "skipped (skip_promotion param)"})
-        outcome.update(promoted=False, why="passed, but the run's skip_promotion param is set (dry run)")
+        outcome.update(
+            promoted=False, why="passed and set as challenger; champion not moved (skip_promotion param)"
+        )
     else:
         try:
             replaced = promote(registry, ref.version, decision.get("champion_version"))

@@ -99,6 +99,8 @@ def _bad_pipeline(write_pipeline: Callable[..., str], name: str, source: str) ->
     return write_pipeline(
         name,
         {
+            "retries": 2,  # data-check failures must not be retried; the email says which try failed
+            "retry_delay_minutes": 0.05,
             "registry": {"model_name": MODEL},
             "data": {"source": source, "format": "auto"},
             "notifications": {
@@ -173,6 +175,8 @@ def test_bad_data_fails_in_the_right_task_notifies_and_moves_nothing(
     assert email.envelope_to == ["oncall@example.com"]
     assert f"e2e_bad_{case}__train" in email.subject and task in email.subject
     body = html.unescape(email.body)
+    if task == "check_data":
+        assert "(try 1)" in body, body
     for fragment in expected:
         assert fragment in body, (fragment, body)
     [post] = slack.wait_for(1)
@@ -202,3 +206,37 @@ def test_demo_command_runs_twice(demo_dir: Path) -> None:
     assert first.state == second.state == "success"
     assert second.records["evaluation"]["champion"]["version"] == first.records["promotion"]["version"]
     assert "on the same holdout" in second.render()
+
+
+def test_skip_promotion_param_sets_challenger_only(first_run, write_pipeline: Callable[..., str]) -> None:
+    champion = _champion()
+    name = write_pipeline("e2e_dry_run", {"registry": {"model_name": MODEL}})
+    s = run_training(name, logical_date=LOGICAL_DATE, conf={"skip_promotion": True})
+    assert s.state == "success", s.render()
+    promo = s.records["promotion"]
+    assert s.records["decision"]["verdict"] == "passed"
+    assert promo["promoted"] is False and "skip_promotion" in promo["why"]
+    assert _champion() == champion
+    challenger = _registry().get_model_version_by_alias(MODEL, "challenger")
+    assert str(challenger.version) == promo["version"]
+
+
+def test_force_promote_param_promotes_a_rejected_model_and_says_so(
+    first_run, write_pipeline: Callable[..., str]
+) -> None:
+    name = write_pipeline(
+        "e2e_forced",
+        {
+            "registry": {"model_name": MODEL},
+            "model": {"estimator": "DummyClassifier", "params": {"strategy": "prior"}},
+        },
+    )
+    s = run_training(name, logical_date=LOGICAL_DATE, conf={"force_promote": True})
+    assert s.state == "success", s.render()
+    decision = s.records["decision"]
+    assert decision["forced"] is True and decision["promote"] is True
+    assert any("misses threshold" in r for r in decision["reasons"])
+    version = s.records["promotion"]["version"]
+    assert _champion() == version
+    tags = _registry().get_model_version(MODEL, version).tags
+    assert tags["mlcycle.forced"] == "true"

@@ -42,8 +42,7 @@ def test_threshold_exactly_met_passes() -> None:
 
 @pytest.mark.parametrize("metric", ["log_loss", "rmse"])
 def test_lower_is_better_threshold(metric: str) -> None:
-    primary = "log_loss" if metric == "log_loss" else "rmse"
-    policy = EvaluationConfig.model_validate({"primary_metric": primary, "thresholds": {metric: 0.5}})
+    policy = EvaluationConfig.model_validate({"primary_metric": metric, "thresholds": {metric: 0.5}})
     good = decide_promotion({metric: 0.4}, None, policy)
     bad = decide_promotion({metric: 0.6}, None, policy)
     assert good.promote is True

@@ -183,7 +183,7 @@ def test_empty_window_raises_naming_source_and_window(
     with pytest.raises(DataSourceError) as info:
         ingest_snapshot(make_pipeline(_yaml("old.csv")), END, store)
     msg = str(info.value)
-    assert msg.startswith("old.csv: no rows in the training window")
+    assert msg.startswith(f"{data_root / 'old.csv'}: no rows in the training window")
     assert "[2025-02-19T00:00:00+00:00, 2025-03-01T00:00:00+00:00)" in msg
     assert "across 1 file(s)" in msg
     assert _all_objects(store) == []
@@ -400,7 +400,7 @@ def test_snapshot_record_describes_the_data(
         "x": "double",
         "c": "string",
         "y": "int64",
-        "ts": "timestamp[s, tz=UTC]",
+        "ts": "timestamp[us, tz=UTC]",
         "id": "int64",
     }
     frame = load_snapshot(store, snap.key, columns=["id", "y"])

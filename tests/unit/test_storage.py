@@ -75,7 +75,7 @@ def test_local_missing_artifact_errors_name_the_path(tmp_path: Path) -> None:
     assert not store.exists("runs/missing.json")
 
 
-def test_local_fetch_returns_a_readable_copy_of_the_object(tmp_path: Path) -> None:
+def test_local_fetch_returns_a_readable_path(tmp_path: Path) -> None:
     store = LocalArtifactStore(tmp_path / "art")
     store.publish_bytes(b"payload", "k/obj.bin")
     got = store.fetch("k/obj.bin", tmp_path / "dl" / "obj.bin")

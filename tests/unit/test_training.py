@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from mlcycle.training import (
     target_values,
     train_model,
 )
-from tests.unit.conftest import PipelineFactory
+from tests.unit.conftest import MlflowStore, PipelineFactory
 
 TINY_YAML = """
 data:
@@ -218,14 +217,7 @@ class Trained:
 
 
 @pytest.fixture(scope="module")
-def trained(
-    demo_pipeline: Pipeline, churn_frame: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Trained]:
-    import mlflow
-
-    tmp = tmp_path_factory.mktemp("mlflow")
-    tracking_uri = f"sqlite:///{tmp}/mlflow.db"
-    artifact_root = str(tmp / "mlruns")
+def trained(demo_pipeline: Pipeline, churn_frame: pd.DataFrame, mlflow_store: MlflowStore) -> Trained:
     snapshot = {
         "uri": "/data/snapshots/churn/abc.parquet",
         "sha256": "ab" * 32,
@@ -233,12 +225,11 @@ def trained(
         "window_start": "2025-01-01T00:00:00+00:00",
         "window_end": "2026-01-01T00:00:00+00:00",
     }
-    previous = mlflow.get_tracking_uri()
+    tracking_uri, artifact_root = mlflow_store.tracking_uri, mlflow_store.artifact_root
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLCYCLE_GIT_COMMIT", "0123abcd")
         result = train_model(demo_pipeline, churn_frame, snapshot, CTX, tracking_uri, artifact_root)
-    yield Trained(result, tracking_uri, artifact_root, snapshot)
-    mlflow.set_tracking_uri(previous)
+    return Trained(result, tracking_uri, artifact_root, snapshot)
 
 
 def test_train_model_logs_lineage_tags(demo_pipeline: Pipeline, trained: Trained) -> None:
