@@ -56,10 +56,41 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0 if summary.succeeded else 1
 
 
+def _print_windows(windows: list) -> None:  # list[WindowSummary]
+    from mlcycle.runner import render_windows
+
+    print(render_windows(windows))
+    for w in windows:
+        if w.retrain is not None:
+            print(f"\nretrain requested by {w.dag_id} ({w.retrain.records.get('requested_as')}), run in-process:")
+            print(w.retrain.render())
+        elif w.state != "success":
+            failed = [t for t, st in w.task_states.items() if st == "failed"]
+            print(f"\n{w.dag_id} run {w.run_id}: {w.state.upper()} (failed: {', '.join(failed) or '-'})")
+
+
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    from mlcycle.config import find_pipeline
+    from mlcycle.runner import run_monitoring, window_ends
+
+    pipe = find_pipeline(args.pipeline)
+    ends = window_ends(args.first, args.last or args.first, pipe.config.monitoring.cron)
+    if not ends:
+        print(f"no {pipe.config.monitoring.schedule} window ends between {args.first} and {args.last}")
+        return 2
+    windows = run_monitoring(args.pipeline, ends, execute_retrains=not args.no_retrain_runs)
+    print("=" * 100)
+    _print_windows(windows)
+    failed = [w for w in windows if w.state != "success"] + [
+        w for w in windows if w.retrain and not w.retrain.succeeded
+    ]
+    return 1 if failed else 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from mlcycle.demo import DEMO_LOGICAL_DATE, write_demo_data
+    from mlcycle.demo import DEMO_LOGICAL_DATE, DEMO_MONITOR_FROM, DEMO_MONITOR_TO, write_demo_data
     from mlcycle.ingest import data_root
-    from mlcycle.runner import run_training
+    from mlcycle.runner import run_monitoring, run_training, window_ends
 
     data = data_root() / "data" / "demo" / "churn"
     if not any(data.glob("*.parquet")):
@@ -68,7 +99,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     summary = run_training("churn", logical_date=DEMO_LOGICAL_DATE, conf={})
     print("=" * 100)
     print(summary.render())
-    return 0 if summary.succeeded else 1
+    if not summary.succeeded:
+        return 1
+    print("=" * 100)
+    print(f"monitoring churn__monitor over the months {DEMO_MONITOR_FROM[:7]} .. {DEMO_MONITOR_TO[:7]} (end dates):")
+    windows = run_monitoring("churn", window_ends(DEMO_MONITOR_FROM, DEMO_MONITOR_TO, "0 0 1 * *"))
+    _print_windows(windows)
+    ok = all(w.state == "success" and (w.retrain is None or w.retrain.succeeded) for w in windows)
+    return 0 if ok else 1
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
@@ -105,7 +143,22 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--logical-date", help="ISO date-time of the run (default: now)")
     run.set_defaults(func=_cmd_run)
 
-    demo_run = sub.add_parser("demo", help="generate the demo data if missing and run churn__train once")
+    mon = sub.add_parser(
+        "monitor", help="run a pipeline's monitoring DAG in-process for each window ending in [FIRST, LAST]"
+    )
+    mon.add_argument("pipeline", help="pipeline name (the YAML file stem)")
+    mon.add_argument("first", help="ISO date: the end of the first window (e.g. 2026-02-01)")
+    mon.add_argument("last", nargs="?", help="ISO date: the end of the last window (default: FIRST)")
+    mon.add_argument(
+        "--no-retrain-runs",
+        action="store_true",
+        help="leave retrain requests queued for a scheduler instead of running them in-process",
+    )
+    mon.set_defaults(func=_cmd_monitor)
+
+    demo_run = sub.add_parser(
+        "demo", help="generate the demo data if missing, train churn, then monitor the later months"
+    )
     demo_run.set_defaults(func=_cmd_demo)
 
     up = sub.add_parser("up", help="airflow standalone with this project's dags, plugins and config")

@@ -234,6 +234,103 @@ class RegistryConfig(_Strict):
     model_name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]+$")
 
 
+SCHEDULE_CRON = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@quarterly": "0 0 1 */3 *",
+    "@yearly": "0 0 1 1 *",
+}
+
+
+def _check_schedule(value: str | None) -> str | None:
+    if value is None or value in SCHEDULE_PRESETS:
+        return value
+    fields = value.split()
+    if len(fields) not in (5, 6) or not all(CRON_FIELD.match(f) for f in fields):
+        raise ValueError(
+            f"{value!r} is neither a cron expression (5 fields) nor a preset ({', '.join(SCHEDULE_PRESETS)})"
+        )
+    return value
+
+
+class DriftConfig(_Strict):
+    """How drift is measured; thresholds follow Evidently's defaults unless set."""
+
+    columns: list[str] | None = None
+    column_threshold: float | None = Field(None, gt=0)
+    share_threshold: float = Field(0.5, gt=0, le=1)
+    prediction_drift: bool = True
+    domain_classifier: bool = True
+    domain_auc_threshold: float = Field(0.6, gt=0.5, le=1)
+    domain_sample_rows: int = Field(10_000, ge=200)
+    report_sample_rows: int = Field(20_000, ge=1_001)
+    seed: int = 0
+
+
+class QualityConfig(_Strict):
+    """Model quality on windows whose labels have arrived."""
+
+    label_column: str | None = None
+    max_drop: float = Field(0.05, ge=0)
+    min_labelled_rows: int = Field(200, ge=1)
+
+
+RetrainOn = Literal["drift", "degraded"]
+RETRAIN_ON: tuple[RetrainOn, ...] = ("drift", "degraded")
+
+
+class RetrainConfig(_Strict):
+    """When drift triggers the training DAG, and the guard that keeps it from storming."""
+
+    enabled: bool = False
+    on: list[RetrainOn] = Field(default_factory=lambda: list(RETRAIN_ON))
+    cooldown_hours: float = Field(24.0 * 7, ge=0)
+    min_drifted_windows: int = Field(1, ge=1)
+    of_last_windows: int = Field(1, ge=1)
+    on_backfill: bool = False
+
+    @model_validator(mode="after")
+    def _n_of_m(self) -> RetrainConfig:
+        if self.min_drifted_windows > self.of_last_windows:
+            raise ValueError(
+                f"min_drifted_windows ({self.min_drifted_windows}) cannot exceed of_last_windows "
+                f"({self.of_last_windows})"
+            )
+        return self
+
+
+class MonitoringConfig(_Strict):
+    """The ``<name>__monitor`` DAG: production data per data interval, scored and checked for drift."""
+
+    enabled: bool | None = None  # default: on when windows can be cut (a timestamp or partitioned source)
+    schedule: str = "@daily"
+    start_date: date | None = None
+    catchup: bool = False
+    source: str | None = None
+    format: Literal["auto", "csv", "parquet"] | None = None
+    timestamp_column: str | None = None
+    on_empty: Literal["skip", "fail"] = "skip"
+    min_rows: int = Field(100, ge=1)
+    drift: DriftConfig = DriftConfig()
+    quality: QualityConfig = QualityConfig()
+    retrain: RetrainConfig = RetrainConfig()
+
+    @field_validator("schedule")
+    @classmethod
+    def _interval_schedule(cls, value: str) -> str:
+        if value in ("@once", "@continuous"):
+            raise ValueError(f"{value!r} has no data intervals; use a cron expression or @hourly..@yearly")
+        checked = _check_schedule(value)
+        assert checked is not None
+        return checked
+
+    @property
+    def cron(self) -> str:
+        return SCHEDULE_CRON.get(self.schedule, self.schedule)
+
+
 class PipelineConfig(_Strict):
     """One pipeline, as written in ``config/pipelines/<name>.yaml``."""
 
@@ -251,18 +348,21 @@ class PipelineConfig(_Strict):
     evaluation: EvaluationConfig
     notifications: NotificationsConfig = NotificationsConfig()
     registry: RegistryConfig = RegistryConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
 
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, value: str | None) -> str | None:
-        if value is None or value in SCHEDULE_PRESETS:
-            return value
-        fields = value.split()
-        if len(fields) not in (5, 6) or not all(CRON_FIELD.match(f) for f in fields):
-            raise ValueError(
-                f"{value!r} is neither a cron expression (5 fields) nor a preset ({', '.join(SCHEDULE_PRESETS)})"
-            )
-        return value
+        return _check_schedule(value)
+
+    @property
+    def monitoring_possible(self) -> bool:
+        mon = self.monitoring
+        return bool(mon.timestamp_column or self.data.timestamp_column or "{" in (mon.source or ""))
+
+    @property
+    def monitoring_enabled(self) -> bool:
+        return self.monitoring.enabled is not False and self.monitoring_possible
 
     @model_validator(mode="after")
     def _cross_checks(self) -> PipelineConfig:
@@ -275,6 +375,18 @@ class PipelineConfig(_Strict):
                 )
         if self.model.split.strategy == "time" and not self.data.timestamp_column:
             raise ValueError("model.split.strategy 'time' needs data.timestamp_column")
+        mon = self.monitoring
+        if mon.enabled and not self.monitoring_possible:
+            raise ValueError(
+                "monitoring: windows need monitoring.timestamp_column (or data.timestamp_column), or a "
+                "time-partitioned monitoring.source such as 's3://bucket/preds/dt={date:%Y-%m-%d}/'; "
+                "or set monitoring.enabled: false"
+            )
+        unknown = [c for c in mon.drift.columns or [] if c not in self.data.features.all]
+        if unknown:
+            raise ValueError(
+                f"monitoring.drift.columns: {unknown} are not features; choose from {self.data.features.all}"
+            )
         return self
 
 
@@ -296,6 +408,10 @@ class Pipeline(BaseModel):
     @property
     def train_dag_id(self) -> str:
         return f"{self.name}__train"
+
+    @property
+    def monitor_dag_id(self) -> str:
+        return f"{self.name}__monitor"
 
     def data_columns(self) -> list[str]:
         """Every column a snapshot keeps: features, target, timestamp, id and slices."""

@@ -155,6 +155,15 @@ def build_training_dag(pipe: Pipeline) -> DAG:
                 minimum=1,
                 description="Override data.window.lookback_days for this run (empty: use the YAML).",
             ),
+            "data_end": Param(
+                None,
+                type=["null", "string"],
+                format="date-time",
+                description=(
+                    "Train on data before this instant instead of the run's data interval end "
+                    "(set by the drift monitor's retrain requests; empty: the data interval end)."
+                ),
+            ),
         },
     ) as dag:
 
@@ -163,8 +172,10 @@ def build_training_dag(pipe: Pipeline) -> DAG:
             from mlcycle import stages
 
             ctx, end = _run_context()
-            lookback = get_current_context()["params"].get("lookback_days")
-            return stages.ingest(stages.open_env(config_path, ctx), end, lookback)
+            params = get_current_context()["params"]
+            if params.get("data_end"):
+                end = datetime.fromisoformat(str(params["data_end"]).replace("Z", "+00:00"))
+            return stages.ingest(stages.open_env(config_path, ctx), end, params.get("lookback_days"))
 
         @task(task_id="check_data")
         def check_data_task(snapshot: dict[str, Any]) -> dict[str, Any]:
@@ -221,10 +232,200 @@ def build_training_dag(pipe: Pipeline) -> DAG:
     return dag
 
 
+def monitor_doc_md(pipe: Pipeline) -> str:
+    cfg = pipe.config
+    mon = cfg.monitoring
+    rt = mon.retrain
+    retrain = (
+        f"triggers `{pipe.train_dag_id}` on {' or '.join(rt.on)} when {rt.min_drifted_windows} of the last "
+        f"{rt.of_last_windows} window(s) qualify, at most once per {rt.cooldown_hours:g} h and never while a "
+        f"training run is queued or running; backfills {'may' if rt.on_backfill else 'never'} retrain"
+        if rt.enabled
+        else "off (monitoring.retrain.enabled is false; the allow_retrain param can request one)"
+    )
+    return f"""### {pipe.name}: drift monitor
+
+Scores each data interval's production rows with the `champion` of MLflow model `{pipe.model_name}`
+and compares them with the champion's training snapshot.
+
+| | |
+|---|---|
+| Window | the run's data interval ({mon.schedule}); source `{mon.source or cfg.data.source}`; fewer than {mon.min_rows} rows: {mon.on_empty} |
+| Drift | per column on every row (Wasserstein / Jensen-Shannon, threshold {mon.drift.column_threshold or 0.1}); dataset drift at share >= {mon.drift.share_threshold}; prediction drift {"on" if mon.drift.prediction_drift else "off"}; domain classifier AUC >= {mon.drift.domain_auc_threshold if mon.drift.domain_classifier else "off"} |
+| Quality | when labels (`{mon.quality.label_column or cfg.data.target}`) are present: primary `{cfg.evaluation.primary_metric}` may drop at most {mon.quality.max_drop} vs. validation |
+| Retrain | {retrain} |
+
+Steps: load_window → score → detect_drift → decide → act → trigger_retrain. Reports (Evidently HTML
+and JSON, predictions) are linked from each run through the "mlcycle records" view.
+"""
+
+
+def _drift_alert(pipe: Pipeline, context: Any, text: str) -> dict[str, str]:
+    """Deliver a drift alert on every configured channel; return the channels that failed."""
+    notes = pipe.config.notifications
+    failures: dict[str, str] = {}
+    if notes.slack_conn_id:
+        from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
+
+        try:
+            SlackWebhookNotifier(slack_webhook_conn_id=notes.slack_conn_id, text=text)(context)
+        except Exception as exc:  # one channel failing must not stop the other
+            failures["slack"] = type(exc).__name__
+    if notes.email:
+        from html import escape
+
+        from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+        try:
+            SmtpNotifier(
+                to=list(notes.email),
+                subject=f"[mlcycle] {pipe.name}: {text.splitlines()[0][:150]}",
+                html_content=f"<pre>{escape(text)}</pre>",
+                smtp_conn_id=notes.smtp_conn_id,
+            )(context)
+        except Exception as exc:
+            failures["email"] = type(exc).__name__
+    return failures
+
+
+def _report_link(dag_id: str, run_id: str, name: str) -> str | None:
+    from urllib.parse import quote
+
+    from airflow.configuration import conf
+
+    base = conf.get("api", "base_url", fallback=None)
+    if not base:
+        return None
+    return f"{base.rstrip('/')}/mlcycle/runs/{quote(dag_id, safe='')}/{quote(run_id, safe='')}/{name}"
+
+
+def build_monitor_dag(pipe: Pipeline) -> DAG:
+    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+    from airflow.sdk import CronDataIntervalTimetable
+
+    cfg = pipe.config
+    mon = cfg.monitoring
+    config_path = str(Path(pipe.path).resolve())
+    first = mon.start_date or cfg.start_date
+    default_args = {
+        "owner": cfg.owner,
+        "retries": cfg.retries,
+        "retry_delay": timedelta(minutes=cfg.retry_delay_minutes),
+        "on_failure_callback": failure_notifiers(pipe),
+    }
+    with DAG(
+        dag_id=pipe.monitor_dag_id,
+        description=f"Drift monitor for {pipe.name}: score each window with the champion, detect drift",
+        schedule=CronDataIntervalTimetable(mon.cron, timezone="UTC"),
+        start_date=datetime(first.year, first.month, first.day, tzinfo=UTC),
+        catchup=mon.catchup,
+        max_active_runs=1,
+        tags=["mlcycle", "monitoring", *cfg.tags],
+        default_args=default_args,
+        doc_md=monitor_doc_md(pipe),
+        params={
+            "allow_retrain": Param(
+                None,
+                type=["null", "boolean"],
+                description=(
+                    "Override monitoring.retrain.enabled for this run (and allow it in a backfill); "
+                    "empty: follow the YAML. The cooldown and running-retrain guards still apply."
+                ),
+            ),
+        },
+    ) as dag:
+
+        @task(task_id="load_window")
+        def load_window_task() -> dict[str, Any]:
+            from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+            from mlcycle import monitoring, stages
+
+            context = get_current_context()
+            start, end = context["data_interval_start"], context["data_interval_end"]
+            env = stages.open_env(config_path, _run_context()[0])
+            try:
+                return monitoring.load_window(env, start, end)
+            except monitoring.EmptyWindowError as exc:
+                if env.pipe.config.monitoring.on_empty == "skip":
+                    raise AirflowSkipException(f"skipping this window: {exc}") from exc
+                raise AirflowFailException(str(exc)) from exc
+
+        @task(task_id="score")
+        def score_task(window: dict[str, Any]) -> dict[str, Any]:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from mlcycle import monitoring, stages
+
+            try:
+                return monitoring.score(stages.open_env(config_path, _run_context()[0]), window)
+            except monitoring.NoChampionError as exc:
+                raise AirflowFailException(str(exc)) from exc
+
+        @task(task_id="detect_drift")
+        def detect_task(window: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
+            from mlcycle import monitoring, stages
+
+            record = monitoring.detect_drift(stages.open_env(config_path, _run_context()[0]), window, scored)
+            return {k: record[k] for k in ("window_key", "window_start", "window_end", "model_version")} | {
+                "dataset": record["dataset"],
+                "domain_classifier": record["domain_classifier"],
+                "report": record["report"],
+            }
+
+        @task(task_id="decide")
+        def decide_task(drift: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
+            from mlcycle import monitoring, stages
+
+            return monitoring.decide(stages.open_env(config_path, _run_context()[0]), drift, scored)
+
+        @task.short_circuit(task_id="act")
+        def act_task(decision: dict[str, Any]) -> bool:
+            from mlcycle import monitoring, stages
+
+            context = get_current_context()
+            ctx = _run_context()[0]
+            env = stages.open_env(config_path, ctx)
+            # the Task SDK gives a str-Enum: str() of it is "DagRunType.BACKFILL", not "backfill"
+            run_type = getattr(context["dag_run"], "run_type", None)
+            active = context["ti"].get_dr_count(dag_id=pipe.train_dag_id, states=["queued", "running"])
+            record = monitoring.act(
+                env,
+                decision,
+                active_training_runs=int(active or 0),
+                is_backfill=getattr(run_type, "value", run_type) == "backfill",
+                retrain_param=context["params"].get("allow_retrain"),
+                send_alert=lambda text: _drift_alert(env.pipe, context, text),
+                report_link=_report_link(ctx.dag_id, ctx.run_id, "drift_report.html"),
+            )
+            return bool(record["retrain"])
+
+        trigger = TriggerDagRunOperator(
+            task_id="trigger_retrain",
+            trigger_dag_id=pipe.train_dag_id,
+            trigger_run_id="drift_retrain__{{ run_id }}",
+            logical_date=None,
+            conf={"data_end": "{{ data_interval_end.isoformat() }}"},
+            skip_when_already_exists=True,
+            retries=0,
+        )
+
+        window = load_window_task()
+        scored = score_task(window)
+        drift = detect_task(window, scored)
+        decision = decide_task(drift, scored)
+        act_task(decision) >> trigger
+    return dag
+
+
 def build_dags(directory: str | None = None) -> dict[str, DAG]:
     """Every pipeline's DAGs by dag_id; any invalid YAML fails the parse with all errors listed."""
     pipes, errors = load_all(directory)
     if errors:
         problems = [line for err in errors for line in str(err).splitlines()]
         raise MlcycleError("invalid pipeline YAML; fix it or run `mlcycle lint`:\n" + "\n".join(problems))
-    return {pipe.train_dag_id: build_training_dag(pipe) for pipe in pipes}
+    dags = {pipe.train_dag_id: build_training_dag(pipe) for pipe in pipes}
+    for pipe in pipes:
+        if pipe.config.monitoring_enabled:
+            dags[pipe.monitor_dag_id] = build_monitor_dag(pipe)
+    return dags

@@ -12,7 +12,10 @@ from pathlib import Path
 DEMO_START = "2025-01-01"
 DEMO_MONTHS = 18
 DRIFT_FROM = "2026-01-01"
-DEMO_LOGICAL_DATE = "2026-01-01T00:00:00+00:00"
+# The demo trains on 2025-01..09, then monitors 2025-10..2026-06 (window end dates below).
+DEMO_LOGICAL_DATE = "2025-10-01T00:00:00+00:00"
+DEMO_MONITOR_FROM = "2025-11-01T00:00:00+00:00"
+DEMO_MONITOR_TO = "2026-07-01T00:00:00+00:00"
 
 
 def generate_churn(rows: int = 60_000, seed: int = 7):  # -> pandas.DataFrame

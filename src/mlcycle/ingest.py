@@ -112,8 +112,13 @@ def _glob_match(key: str, pattern: str) -> bool:
     return len(k.parts) == len(p.parts) and k.match(pattern)
 
 
-def read_file(path: str, fmt: str, columns: list[str], label: str | None = None) -> pa.Table:
-    """Read only ``columns`` of one CSV or Parquet file; errors name the file and the columns."""
+def read_file(
+    path: str, fmt: str, columns: list[str], label: str | None = None, optional: tuple[str, ...] = ()
+) -> pa.Table:
+    """Read only ``columns`` of one CSV or Parquet file; errors name the file and the columns.
+
+    ``optional`` columns are read when the file has them (e.g. labels that arrive later).
+    """
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
@@ -126,6 +131,7 @@ def read_file(path: str, fmt: str, columns: list[str], label: str | None = None)
             present = pacsv.open_csv(path).schema.names
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataSourceError(f"{label}: not a readable {fmt} file ({exc}); fix or remove the file") from exc
+    columns = [*columns, *(c for c in optional if c in present and c not in columns)]
     missing = [c for c in columns if c not in present]
     if missing:
         raise DataSourceError(
@@ -178,52 +184,100 @@ def run_key(run_id: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in run_id)
 
 
-def ingest_snapshot(pipe: Pipeline, interval_end: datetime, store: ArtifactStore) -> Snapshot:
-    """Read the window ending at ``interval_end``; publish it as Parquet under a content hash key."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+def record_key(dag_id: str, run_id: str, name: str) -> str:
+    """Where a DAG run's step records live in the artifact store: ``runs/<dag_id>/<run>/<name>``."""
+    return f"runs/{run_key(dag_id)}/{run_key(run_id)}/{name}"
 
-    data = pipe.config.data
-    columns = pipe.data_columns()
-    start, end = window_bounds(pipe, interval_end)
-    with tempfile.TemporaryDirectory(prefix="mlcycle-ingest-") as tmp:
-        if data.is_s3:
-            client = s3_client()
-            files = list_s3(data.source, client)
-        else:
-            files = list_local(data.source)
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """What to read: a local path/dir/glob or s3:// URI, its format, and the columns wanted."""
+
+    source: str
+    format: str
+    columns: list[str]
+    optional_columns: tuple[str, ...] = ()
+    timestamp_column: str | None = None
+
+    @property
+    def is_s3(self) -> bool:
+        return self.source.startswith("s3://")
+
+    def label(self) -> str:
+        return self.source if self.is_s3 else str(resolve_local(self.source))
+
+
+def read_source(
+    spec: SourceSpec, start: datetime | None, end: datetime, allow_missing: bool = False
+) -> tuple[pa.Table | None, int]:
+    """Rows of ``spec`` in ``[start, end)`` (all rows without a timestamp column) and the file count.
+
+    Returns ``(None, files)`` when no row falls in the window. A source that does not exist raises
+    DataSourceError unless ``allow_missing`` (an absent time partition is an empty window).
+    """
+    import pyarrow as pa
+
+    with tempfile.TemporaryDirectory(prefix="mlcycle-read-") as tmp:
+        client = s3_client() if spec.is_s3 else None
+        try:
+            files = list_s3(spec.source, client) if spec.is_s3 else list_local(spec.source)
+        except DataSourceError:
+            if allow_missing:
+                return None, 0
+            raise
         tables = []
         for i, name in enumerate(files):
-            fmt = _file_format(name, data.format)
+            fmt = _file_format(name, spec.format)
             local = name
             if name.startswith("s3://"):
                 bucket, key = split_s3_uri(name)
                 local = str(Path(tmp) / f"part-{i}{Path(key).suffix}")
                 try:
-                    client.download_file(bucket, key, local)
+                    client.download_file(bucket, key, local)  # type: ignore[union-attr]
                 except Exception as exc:
                     raise DataSourceError(f"{name}: cannot download (data.source): {exc}") from exc
-            table = read_file(local, fmt, columns, label=name)
-            if data.timestamp_column:
-                table = _filter_window(table, data.timestamp_column, start, end, name)
+            table = read_file(local, fmt, spec.columns, label=name, optional=spec.optional_columns)
+            if spec.timestamp_column:
+                table = _filter_window(table, spec.timestamp_column, start, end, name)
             if table.num_rows:
                 tables.append(table)
-        window = f"[{start.isoformat() if start else '-inf'}, {end.isoformat()})"
         if not tables:
-            label = data.source if data.is_s3 else str(resolve_local(data.source))
-            raise DataSourceError(
-                f"{label}: no rows in the training window {window} across {len(files)} file(s); "
-                "check the files, data.window.lookback_days and the run's logical date"
-            )
+            return None, len(files)
         try:
-            table = pa.concat_tables(tables, promote_options="permissive")
+            return pa.concat_tables(tables, promote_options="permissive"), len(files)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise DataSourceError(f"{data.source}: files disagree on column types: {exc}") from exc
-        out = Path(tmp) / "snapshot.parquet"
+            raise DataSourceError(f"{spec.source}: files disagree on column types: {exc}") from exc
+
+
+def publish_table(store: ArtifactStore, table: pa.Table, prefix: str) -> tuple[str, str, str]:
+    """Publish ``table`` as zstd Parquet at ``<prefix>/<sha256>.parquet``; return (key, uri, sha256).
+
+    Content-addressed: an identical table already published is reused, never rewritten.
+    """
+    import pyarrow.parquet as pq
+
+    with tempfile.TemporaryDirectory(prefix="mlcycle-publish-") as tmp:
+        out = Path(tmp) / "table.parquet"
         pq.write_table(table, out, compression="zstd")
         digest = _sha256(out)
-        key = f"snapshots/{pipe.name}/{digest}.parquet"
+        key = f"{prefix}/{digest}.parquet"
         uri = store.uri(key) if store.exists(key) else store.publish_file(out, key)
+    return key, uri, digest
+
+
+def ingest_snapshot(pipe: Pipeline, interval_end: datetime, store: ArtifactStore) -> Snapshot:
+    """Read the window ending at ``interval_end``; publish it as Parquet under a content hash key."""
+    data = pipe.config.data
+    start, end = window_bounds(pipe, interval_end)
+    spec = SourceSpec(data.source, data.format, pipe.data_columns(), (), data.timestamp_column)
+    table, n_files = read_source(spec, start, end)
+    if table is None:
+        window = f"[{start.isoformat() if start else '-inf'}, {end.isoformat()})"
+        raise DataSourceError(
+            f"{spec.label()}: no rows in the training window {window} across {n_files} file(s); "
+            "check the files, data.window.lookback_days and the run's logical date"
+        )
+    key, uri, digest = publish_table(store, table, f"snapshots/{pipe.name}")
     return Snapshot(
         uri=uri,
         key=key,
@@ -233,7 +287,7 @@ def ingest_snapshot(pipe: Pipeline, interval_end: datetime, store: ArtifactStore
         window_start=start.isoformat() if start else None,
         window_end=end.isoformat(),
         source=data.source,
-        source_files=len(files),
+        source_files=n_files,
     )
 
 

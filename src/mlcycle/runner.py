@@ -13,7 +13,7 @@ from typing import Any
 
 from mlcycle.config import find_pipeline, project_root
 from mlcycle.errors import MlcycleError
-from mlcycle.ingest import run_key
+from mlcycle.ingest import record_key
 from mlcycle.settings import load_settings
 from mlcycle.storage import open_store
 
@@ -34,6 +34,8 @@ def airflow_env(home: Path) -> dict[str, str]:
         "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", "4"),
         "MLCYCLE_PROJECT_ROOT": str(root),
         "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "ignore::UserWarning"),
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"),
+        "TQDM_DISABLE": os.environ.get("TQDM_DISABLE", "1"),
     }
 
 
@@ -112,20 +114,36 @@ class RunSummary:
                 f"champion is now v{promo['champion']}"
             )
         lines.append(f"  MLflow: {self.tracking_uri}")
-        lines.append(f"  artifacts: {self.artifact_root}/runs/{self.pipeline}/{run_key(self.run_id)}/")
+        lines.append(f"  artifacts: {self.artifact_root}/{record_key(self.dag_id, self.run_id, '')}")
         return "\n".join(lines)
 
 
-def collect_records(pipeline: str, run_id: str) -> dict[str, Any]:
-    settings = load_settings()
-    store = open_store(settings.artifact_root)
+def collect_records(dag_id: str, run_id: str) -> dict[str, Any]:
+    records = _records(dag_id, run_id, ("ingest", "data_checks", "evaluation", "decision", "promotion"))
+    if "data_checks" in records:
+        records["data_checks"] = records["data_checks"].get("summary", records["data_checks"])
+    return records
+
+
+def _records(dag_id: str, run_id: str, names: tuple[str, ...]) -> dict[str, Any]:
+    store = open_store(load_settings().artifact_root)
     out: dict[str, Any] = {}
-    for name in ("ingest", "data_checks", "evaluation", "decision", "promotion"):
-        key = f"runs/{pipeline}/{run_key(run_id)}/{name}.json"
+    for name in names:
+        key = record_key(dag_id, run_id, f"{name}.json")
         if store.exists(key):
-            data = json.loads(store.read_bytes(key))
-            out[name] = data.get("summary", data) if name == "data_checks" else data
+            out[name] = json.loads(store.read_bytes(key))
     return out
+
+
+def _state(value: Any) -> str:
+    return str(value.value if hasattr(value, "value") else value)
+
+
+def _test_run(dag: Any, when: datetime, conf: dict[str, Any] | None) -> Any:
+    dr = dag.test(logical_date=when, run_after=datetime.now(UTC), run_conf=conf or {})
+    if dr is None:
+        raise MlcycleError(f"{dag.dag_id}: dag.test() returned no run")
+    return dr
 
 
 def run_training(
@@ -138,25 +156,145 @@ def run_training(
 
     dag = build_training_dag(pipe)
     when = _parse_date(logical_date) if logical_date else datetime.now(UTC)
-    dr = dag.test(logical_date=when, run_after=datetime.now(UTC), run_conf=conf or {})
-    if dr is None:
-        raise MlcycleError(f"{dag.dag_id}: dag.test() returned no run")
-    states = {
-        ti.task_id: str(ti.state.value if hasattr(ti.state, "value") else ti.state)
-        for ti in dr.get_task_instances()
-    }
+    dr = _test_run(dag, when, conf)
     settings = load_settings()
-    state = str(dr.state.value if hasattr(dr.state, "value") else dr.state)
     return RunSummary(
         pipeline=pipe.name,
         dag_id=dag.dag_id,
         run_id=dr.run_id,
-        state=state,
-        task_states=states,
-        records=collect_records(pipe.name, dr.run_id),
+        state=_state(dr.state),
+        task_states={ti.task_id: _state(ti.state) for ti in dr.get_task_instances()},
+        records=collect_records(dag.dag_id, dr.run_id),
         tracking_uri=settings.tracking_uri,
         artifact_root=settings.artifact_root,
     )
+
+
+MONITOR_RECORDS = ("window", "score", "drift", "decision", "action")
+
+
+@dataclass
+class WindowSummary:
+    """One monitoring run, and the retrain it requested if any (executed in-process)."""
+
+    dag_id: str
+    run_id: str
+    state: str
+    task_states: dict[str, str]
+    records: dict[str, Any]
+    retrain: RunSummary | None = None
+
+    def row(self) -> list[str]:
+        r = self.records
+        win, drift, dec, act, score = (r.get(k) or {} for k in ("window", "drift", "decision", "action", "score"))
+        dataset = drift.get("dataset") or {}
+        domain = drift.get("domain_classifier") or {}
+        pred = dataset.get("prediction") or {}
+        quality = (score.get("quality") or {}).get("metrics") or {}
+        start = str(win.get("window_start", "?"))[:10]
+        end = str(win.get("window_end", "?"))[:10]
+        if self.retrain is not None:
+            retrain = f"retrained -> v{(self.retrain.records.get('promotion') or {}).get('version', '?')}"
+        elif act.get("retrain") is False and dec.get("status") not in (None, "no_drift"):
+            retrain = "guarded"
+        else:
+            retrain = "-"
+        return [
+            f"{start}..{end}",
+            str(win.get("rows", "-")),
+            f"v{score['model_version']}" if score.get("model_version") else "-",
+            f"{dataset['share']:.2f}" if "share" in dataset else "-",
+            f"{domain['auc']:.3f}" if "auc" in domain else "-",
+            f"{pred['score']:.3f}" if pred.get("score") is not None else "-",
+            ", ".join(f"{k}={v:.3f}" for k, v in quality.items() if k == "roc_auc" and v is not None) or "-",
+            dec.get("status", self.state if self.state != "success" else "skipped"),
+            _alert_cell(act) + " / " + retrain,
+        ]
+
+
+def _alert_cell(act: dict[str, Any]) -> str:
+    if not act.get("alert"):
+        return "-"
+    failed = act.get("alert_failures") or {}
+    return f"alert (failed: {', '.join(sorted(failed))})" if failed else "alert"
+
+
+def render_windows(windows: list[WindowSummary]) -> str:
+    head = ["window", "rows", "model", "drift share", "domain AUC", "pred drift", "quality", "verdict", "action"]
+    rows = [head, *(w.row() for w in windows)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def run_monitoring(pipeline: str, window_ends: list[datetime], execute_retrains: bool = True) -> list[WindowSummary]:
+    """Run ``<pipeline>__monitor`` for each window (by its end) with ``dag.test()``.
+
+    A retrain the monitor requests is a queued ``<pipeline>__train`` run; with no scheduler here,
+    it is executed in-process (``dag.test`` with the request's conf) and the request removed.
+    """
+    pipe = find_pipeline(pipeline)
+    prepare_airflow()
+    from mlcycle.dag_factory import build_monitor_dag
+
+    if not pipe.config.monitoring_enabled:
+        raise MlcycleError(f"{pipe.path}: monitoring is disabled for {pipe.name} (monitoring.enabled)")
+    dag = build_monitor_dag(pipe)
+    out = []
+    for end in window_ends:
+        dr = _test_run(dag, end, None)
+        summary = WindowSummary(
+            dag_id=dag.dag_id,
+            run_id=dr.run_id,
+            state=_state(dr.state),
+            task_states={ti.task_id: _state(ti.state) for ti in dr.get_task_instances()},
+            records=_records(dag.dag_id, dr.run_id, MONITOR_RECORDS),
+        )
+        if execute_retrains:
+            for request in _take_queued_runs(pipe.train_dag_id):
+                conf = request["conf"]
+                summary.retrain = run_training(pipe.name, logical_date=conf.get("data_end"), conf=conf)
+                summary.retrain.records["requested_as"] = request["run_id"]
+        out.append(summary)
+    return out
+
+
+def _take_queued_runs(dag_id: str) -> list[dict[str, Any]]:
+    """Queued runs of ``dag_id`` (retrain requests), removed from the metadata DB as they are taken."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        runs = session.scalars(
+            select(DagRun).where(DagRun.dag_id == dag_id, DagRun.state == "queued").order_by(DagRun.id)
+        ).all()
+        taken = [{"run_id": r.run_id, "conf": dict(r.conf or {})} for r in runs]
+        for r in runs:
+            session.delete(r)
+    return taken
+
+
+def window_ends(first_end: str, last_end: str, cron: str) -> list[datetime]:
+    """Ends of the schedule's data intervals between ``first_end`` and ``last_end`` (inclusive)."""
+    import pendulum
+    from airflow.timetables.base import DataInterval, TimeRestriction
+    from airflow.timetables.interval import CronDataIntervalTimetable
+
+    tt = CronDataIntervalTimetable(cron, timezone="UTC")
+    start, stop = _parse_date(first_end), _parse_date(last_end)
+    interval = tt.infer_manual_data_interval(run_after=pendulum.instance(start))
+    ends: list[datetime] = []
+    restriction = TimeRestriction(earliest=None, latest=None, catchup=True)
+    while interval.end <= stop:
+        if interval.end >= start:
+            ends.append(datetime.fromtimestamp(interval.end.timestamp(), tz=UTC))
+        info = tt.next_dagrun_info(last_automated_data_interval=DataInterval(*interval), restriction=restriction)
+        if info is None or info.data_interval is None:
+            break
+        interval = info.data_interval
+    return ends
 
 
 def _parse_date(text: str) -> datetime:

@@ -1,5 +1,5 @@
 """The training DAG's steps. Each resolves its inputs, does its work, publishes a JSON record
-under ``runs/<pipeline>/<run>/`` in the artifact store and returns a small reference for XCom.
+under ``runs/<dag_id>/<run>/`` in the artifact store and returns a small reference for XCom.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from mlcycle.config import Pipeline, load_pipeline
 from mlcycle.errors import ConfigError, DataCheckError
-from mlcycle.ingest import ingest_snapshot, load_snapshot, run_key
+from mlcycle.ingest import ingest_snapshot, load_snapshot, record_key
 from mlcycle.settings import Settings, load_settings
 from mlcycle.storage import ArtifactStore, open_store
 from mlcycle.training import RunContext
@@ -28,7 +28,7 @@ class Env:
     ctx: RunContext
 
     def record_key(self, name: str) -> str:
-        return f"runs/{self.pipe.name}/{run_key(self.ctx.run_id)}/{name}"
+        return record_key(self.ctx.dag_id, self.ctx.run_id, name)
 
     def publish_json(self, name: str, payload: Any) -> str:
         data = json.dumps(payload, indent=2, sort_keys=True, default=str).encode()

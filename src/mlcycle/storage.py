@@ -26,6 +26,9 @@ class ArtifactStore(Protocol):
         ...
 
     def read_bytes(self, key: str) -> bytes: ...
+    def list_keys(self, prefix: str) -> list[str]:
+        """Keys (relative to the root) under ``prefix``, sorted; published objects only."""
+        ...
 
 
 class LocalArtifactStore:
@@ -82,6 +85,16 @@ class LocalArtifactStore:
             return src.read_bytes()
         except FileNotFoundError as exc:
             raise StorageError(f"{src}: artifact not found; was the producing task run?") from exc
+
+    def list_keys(self, prefix: str) -> list[str]:
+        base = self._path(prefix) if prefix.strip("/") else self.root
+        if not base.is_dir():
+            return []
+        return sorted(
+            p.relative_to(self.root).as_posix()
+            for p in base.rglob("*")
+            if p.is_file() and not p.name.endswith(".partial")
+        )
 
 
 def s3_client() -> Any:
@@ -167,6 +180,17 @@ class S3ArtifactStore:
             return bytes(body.read())
         except Exception as exc:
             raise self._fail("GET", key, exc) from exc
+
+    def list_keys(self, prefix: str) -> list[str]:
+        full = self._key(prefix.strip("/")).rstrip("/") + "/"
+        strip = f"{self.prefix}/" if self.prefix else ""
+        keys: list[str] = []
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
+                keys.extend(obj["Key"].removeprefix(strip) for obj in page.get("Contents", []))
+        except Exception as exc:
+            raise self._fail("LIST", prefix, exc) from exc
+        return sorted(keys)
 
 
 def open_store(root: str) -> ArtifactStore:

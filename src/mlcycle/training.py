@@ -8,6 +8,7 @@ import warnings
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from mlcycle.columns import category_labels
 from mlcycle.config import Pipeline, project_root
 from mlcycle.errors import TrainingError
 from mlcycle.estimators import ESTIMATORS, make_estimator
@@ -85,7 +86,7 @@ def feature_frame(pipe: Pipeline, frame: pd.DataFrame) -> pd.DataFrame:
     features = pipe.config.data.features
     out = frame[features.all].copy()
     for col in features.categorical:
-        out[col] = out[col].astype("string").astype(object).where(out[col].notna(), None)
+        out[col] = category_labels(out[col])  # 1 and 1.0 (a CSV with a null) are one category
     for col in features.numeric:
         out[col] = out[col].astype("float64")
     return out
@@ -157,15 +158,17 @@ def trusted_types(model: Any) -> list[str]:
     return types
 
 
-def experiment_id(pipe: Pipeline, tracking_uri: str, artifact_root: str) -> str:
+def experiment_id(pipe: Pipeline, tracking_uri: str, artifact_root: str, kind: str | None = None) -> str:
+    """The pipeline's MLflow experiment (``mlcycle/<name>``, or ``mlcycle/<name>/<kind>``), created once."""
     import mlflow
 
-    name = f"mlcycle/{pipe.name}"
+    name = f"mlcycle/{pipe.name}" + (f"/{kind}" if kind else "")
     mlflow.set_tracking_uri(tracking_uri)
     existing = mlflow.get_experiment_by_name(name)
     if existing is not None:
         return str(existing.experiment_id)
-    location = None if tracking_uri.startswith(("http://", "https://")) else f"{artifact_root}/{pipe.name}"
+    folder = pipe.name + (f"-{kind}" if kind else "")
+    location = None if tracking_uri.startswith(("http://", "https://")) else f"{artifact_root}/{folder}"
     try:
         return str(
             mlflow.create_experiment(name, artifact_location=location, tags={"mlcycle.pipeline": pipe.name})
@@ -259,6 +262,10 @@ def train_model(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             info = _log_model(estimator, signature, example)
+        if pipe.config.monitoring_enabled:
+            from mlcycle.monitoring import log_reference
+
+            log_reference(pipe, estimator, frame)  # the drift monitor's reference, stored with the model
         return TrainResult(
             run_id=run.info.run_id,
             model_uri=info.model_uri,

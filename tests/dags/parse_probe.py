@@ -53,6 +53,8 @@ def main(dag_file: str) -> None:
                     t.task_id: [type(c).__name__ for c in (t.on_failure_callback or [])] for t in dag.tasks
                 },
                 "params": sorted(dag.params.keys()),
+                "timetable": type(dag.timetable).__name__,
+                "max_active_runs": dag.max_active_runs,
                 "doc_md": bool(dag.doc_md),
             }
             for dag_id, dag in dags.items()

@@ -11,10 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = Path(__file__).with_name("parse_probe.py")
 STEPS = ["ingest", "check_data", "train", "evaluate", "validate_model", "register_and_promote"]
+MONITOR_STEPS = ["load_window", "score", "detect_drift", "decide", "act", "trigger_retrain"]
 
 
 def _probe(config_dir: Path) -> dict:
@@ -45,11 +47,40 @@ def parsed(tmp_path_factory: pytest.TempPathFactory) -> dict:
         .replace("thresholds: {roc_auc: 0.70, f1: 0.30}", "thresholds: {rmse: 10.0}")
         .replace("slack_conn_id: slack_default", "slack_conn_id: null")
     )
+    # no timestamp column: rows cannot be cut into windows, so this pipeline gets no monitor
+    untimed = yaml.safe_load(text)
+    del untimed["data"]["timestamp_column"], untimed["data"]["window"]
+    untimed["model"]["split"]["strategy"] = "random"
+    untimed.pop("monitoring", None)
+    (d / "untimed.yaml").write_text(yaml.safe_dump(untimed))
     return _probe(d)
 
 
-def test_every_yaml_yields_a_training_dag(parsed: dict) -> None:
-    assert set(parsed["dags"]) == {"churn__train", "churn_regression__train"}
+def test_every_yaml_yields_its_dags(parsed: dict) -> None:
+    assert set(parsed["dags"]) == {
+        "churn__train",
+        "churn__monitor",
+        "churn_regression__train",
+        "churn_regression__monitor",
+        "untimed__train",
+    }
+
+
+def test_monitor_tasks_run_in_order_on_data_intervals(parsed: dict) -> None:
+    dag = parsed["dags"]["churn__monitor"]
+    assert dag["tasks"] == MONITOR_STEPS
+    for before, after in itertools.pairwise(MONITOR_STEPS):
+        assert before in dag["upstream"][after], f"{after} does not wait for {before}"
+    # windows come from real data intervals (start < end), not trigger times
+    assert dag["timetable"] == "CronDataIntervalTimetable"
+    assert dag["max_active_runs"] == 1
+    assert dag["params"] == ["allow_retrain"]
+    assert dag["doc_md"]
+    # a failed retrain request is not retried (it would double-trigger); the rest retry per YAML
+    assert dag["retries"].pop("trigger_retrain") == 0
+    assert set(dag["retries"].values()) == {1}
+    for task_id, callbacks in dag["callbacks"].items():
+        assert callbacks == ["SlackWebhookNotifier", "SmtpNotifier"], task_id
 
 
 def test_tasks_run_in_pipeline_order(parsed: dict) -> None:
@@ -64,7 +95,7 @@ def test_retries_callbacks_and_params(parsed: dict) -> None:
     assert set(dag["retries"].values()) == {1}
     for task_id, callbacks in dag["callbacks"].items():
         assert callbacks == ["SlackWebhookNotifier", "SmtpNotifier"], task_id
-    assert dag["params"] == ["force_promote", "lookback_days", "skip_promotion"]
+    assert dag["params"] == ["data_end", "force_promote", "lookback_days", "skip_promotion"]
     assert dag["doc_md"]
     # no Slack connection configured: only the email notifier is attached
     assert set(map(tuple, parsed["dags"]["churn_regression__train"]["callbacks"].values())) == {

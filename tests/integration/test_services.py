@@ -81,7 +81,7 @@ def test_training_dag_on_postgres_mlflow_server_and_s3(tmp_path: Path, s3_server
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
         assert snapshot_uri.removeprefix(f"s3://{bucket}/") in keys
         assert any(k.startswith("mlflow/") and k.endswith("MLmodel") for k in keys), keys
-        assert any(k.startswith("artifacts/runs/svc_churn/") and k.endswith("promotion.json") for k in keys)
+        assert any(k.startswith("artifacts/runs/svc_churn__train/") and k.endswith("promotion.json") for k in keys)
         assert not any(k.endswith(".partial") for k in keys)
 
         with psycopg.connect(airflow_db.url) as conn:

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from mlcycle.ingest import record_key
 from mlcycle.runner import run_training
 from mlcycle.settings import load_settings
 
@@ -187,16 +188,10 @@ def test_bad_data_fails_in_the_right_task_notifies_and_moves_nothing(
     if task == "check_data":
         report = json.loads(
             Path(
-                load_settings().artifact_root, "runs", name, _key(summary.run_id), "data_checks.json"
+                load_settings().artifact_root, record_key(summary.dag_id, summary.run_id, "data_checks.json")
             ).read_text()
         )
         assert report["summary"]["success"] is False
-
-
-def _key(run_id: str) -> str:
-    from mlcycle.ingest import run_key
-
-    return run_key(run_id)
 
 
 def test_demo_command_runs_twice(demo_dir: Path) -> None:

@@ -188,7 +188,12 @@ def test_random_split_depends_on_the_seed(make_pipeline: PipelineFactory) -> Non
 
 
 def test_random_split_is_stratified(demo_pipeline: Pipeline, churn_frame: pd.DataFrame) -> None:
-    train, test = split_indices(demo_pipeline, churn_frame)
+    model = demo_pipeline.config.model
+    random_split = model.model_copy(update={"split": model.split.model_copy(update={"strategy": "random"})})
+    pipe = demo_pipeline.model_copy(
+        update={"config": demo_pipeline.config.model_copy(update={"model": random_split})}
+    )
+    train, test = split_indices(pipe, churn_frame)
     y = churn_frame["churned"]
     assert y.iloc[test].mean() == pytest.approx(y.mean(), abs=0.002)
     assert y.iloc[train].mean() == pytest.approx(y.mean(), abs=0.002)
