@@ -208,7 +208,7 @@ def decide_action(
 ) -> Action:
     """Alert and/or retrain for this window's verdict, guarded against storms.
 
-    One alert per cooldown; a retrain only when the policy (or the run's ``allow_retrain`` param)
+    One alert per cooldown (none for a backfill that may not act); a retrain only when the policy (or the run's ``allow_retrain`` param)
     allows it, N of the last M windows drifted, no training run is queued or running, the cooldown
     since the last retrain has passed, and, for a backfill, ``retrain.on_backfill`` or the param.
     """
@@ -218,9 +218,16 @@ def decide_action(
     cooldown = timedelta(hours=rt.cooldown_hours)
     reasons: list[str] = []
 
+    acts_on_backfill = rt.on_backfill or retrain_param is True
     alert = alerts_enabled
     if not alerts_enabled:
         reasons.append("alert: off ('drift' is not in notifications.events or no channel is set)")
+    elif is_backfill and not acts_on_backfill:
+        alert = False
+        reasons.append(
+            "alert: off, backfill run: past windows are recorded, not paged "
+            "(set monitoring.retrain.on_backfill or the allow_retrain param to act on them)"
+        )
     elif state.last_alert_at is not None and now - state.last_alert_at < cooldown:
         alert = False
         reasons.append(
@@ -237,7 +244,7 @@ def decide_action(
         blockers.append("monitoring.retrain.enabled is false")
     if status not in rt.on:
         blockers.append(f"status {status!r} is not in monitoring.retrain.on {list(rt.on)}")
-    if is_backfill and not rt.on_backfill and retrain_param is not True:
+    if is_backfill and not acts_on_backfill:
         blockers.append("backfill run (set monitoring.retrain.on_backfill or the allow_retrain param)")
     window = state.recent[-rt.of_last_windows :]
     hits = sum(s in rt.on for s in window)

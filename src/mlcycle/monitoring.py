@@ -435,7 +435,7 @@ def detect_drift(env: Env, window: dict[str, Any], scored: dict[str, Any]) -> di
                 "note": "Evidently's report is computed on these samples; the verdicts above on every row",
             },
         }
-        record["mlflow_run_id"] = _log_monitoring_run(env, record, html, scored)
+        record["mlflow_run_id"] = _log_monitoring_run(env, record, html, report, scored)
     record["drift_uri"] = env.publish_json("drift.json", record)
     log.info(
         "drift: share %.2f (%s), domain AUC %s, report %s",
@@ -447,7 +447,9 @@ def detect_drift(env: Env, window: dict[str, Any], scored: dict[str, Any]) -> di
     return record
 
 
-def _log_monitoring_run(env: Env, record: dict[str, Any], html: Any, scored: dict[str, Any]) -> str:
+def _log_monitoring_run(
+    env: Env, record: dict[str, Any], html: Any, report: dict[str, Any], scored: dict[str, Any]
+) -> str:
     import mlflow
 
     from mlcycle.training import experiment_id
@@ -477,6 +479,7 @@ def _log_monitoring_run(env: Env, record: dict[str, Any], html: Any, scored: dic
     with mlflow.start_run(experiment_id=exp, run_name=f"{record['window_key']}", tags=tags) as run:
         mlflow.log_metrics(metrics)
         mlflow.log_artifact(str(html), "drift")
+        mlflow.log_dict(report, "drift/drift_report.json")
         mlflow.log_dict({k: v for k, v in record.items() if k != "report"}, "drift/drift.json")
         return str(run.info.run_id)
 

@@ -100,7 +100,11 @@ def test_stable_window_scores_reports_and_does_nothing(monitored: str, notify_en
     run = _registry().get_run(drift["mlflow_run_id"])
     assert run.data.tags["mlcycle.window"] == window["window_key"]
     assert "domain_auc" in run.data.metrics and "drift_share" in run.data.metrics
-    assert {a.path for a in _registry().list_artifacts(run.info.run_id, "drift")} >= {"drift/drift_report.html"}
+    assert {a.path for a in _registry().list_artifacts(run.info.run_id, "drift")} >= {
+        "drift/drift_report.html",
+        "drift/drift_report.json",
+        "drift/drift.json",
+    }
     assert smtp.messages == [] and slack.requests == []
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import yaml
 from mlflow import MlflowClient
 
 from mlcycle.demo import write_demo_data
-from tests.support.fixtures import create_database
+from tests.support.fixtures import create_database, run_module
 
 pytestmark = pytest.mark.services
 
@@ -26,15 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _mlcycle(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mlcycle.cli", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    return run_module("mlcycle.cli", args, env, cwd)
 
 
 def test_training_dag_on_postgres_mlflow_server_and_s3(tmp_path: Path, s3_server, mlflow_server) -> None:
@@ -81,7 +72,9 @@ def test_training_dag_on_postgres_mlflow_server_and_s3(tmp_path: Path, s3_server
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
         assert snapshot_uri.removeprefix(f"s3://{bucket}/") in keys
         assert any(k.startswith("mlflow/") and k.endswith("MLmodel") for k in keys), keys
-        assert any(k.startswith("artifacts/runs/svc_churn__train/") and k.endswith("promotion.json") for k in keys)
+        assert any(
+            k.startswith("artifacts/runs/svc_churn__train/") and k.endswith("promotion.json") for k in keys
+        )
         assert not any(k.endswith(".partial") for k in keys)
 
         with psycopg.connect(airflow_db.url) as conn:

@@ -7,7 +7,6 @@ import importlib
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,7 +21,16 @@ from fastapi.testclient import TestClient
 
 from mlcycle.ingest import record_key
 from mlcycle.storage import LocalArtifactStore
-from tests.support.fixtures import LOOPBACK, S3Server, _group_alive, _wait_until, free_port
+from tests.support.fixtures import (
+    AIRFLOW_HEALTH,
+    LOOPBACK,
+    S3Server,
+    _healthy,
+    _wait_until,
+    free_port,
+    spawn,
+    stop_process_group,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = ROOT / "plugins"
@@ -241,27 +249,6 @@ class ApiServer:
         return str(resp.json()["access_token"])
 
 
-def _stop_group(proc: subprocess.Popen[bytes], grace: float = 2) -> None:
-    """SIGTERM the server's process group, SIGKILL what is left after ``grace`` seconds."""
-    pgid = proc.pid  # start_new_session=True: pid == pgid
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=grace)
-    if not _wait_until(lambda: not _group_alive(pgid), timeout=grace / 2, interval=0.1):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/api/v2/monitor/health", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     """``airflow api-server`` on a free loopback port: SQLite, simple auth, this project's plugins."""
@@ -302,25 +289,21 @@ def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
         "--apps",
         "core",
     ]
-    with server.log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-        )
+    proc = spawn(cmd, env, server.log_path)
     try:
-        _wait_until(lambda: proc.poll() is not None or _healthy(server.url), timeout=120, interval=0.25)
-        if not _healthy(server.url):
+        _wait_until(
+            lambda: proc.poll() is not None or _healthy(server.url, AIRFLOW_HEALTH),
+            timeout=120,
+            interval=0.25,
+        )
+        if not _healthy(server.url, AIRFLOW_HEALTH):
             state = (
                 f"exited with code {proc.returncode}" if proc.poll() is not None else "not healthy in 120 s"
             )
             pytest.fail(f"{' '.join(cmd)}: {state}\n{server.log_tail()}", pytrace=False)
         yield server
     finally:
-        _stop_group(proc)
+        stop_process_group(proc, grace=5)
 
 
 @pytest.mark.integration

@@ -358,12 +358,16 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def _healthy(url: str) -> bool:
+def _healthy(url: str, path: str = "/health") -> bool:
+    """``GET url+path`` answers 200 (MLflow: ``/health``; Airflow: ``/api/v2/monitor/health``)."""
     try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+        with urllib.request.urlopen(f"{url}{path}", timeout=3) as resp:
             return bool(resp.status == 200)
     except (OSError, urllib.error.URLError):
         return False
+
+
+AIRFLOW_HEALTH = "/api/v2/monitor/health"
 
 
 MlflowStarter = Callable[..., MlflowServer]
@@ -408,16 +412,7 @@ def mlflow_server(tmp_path: Path) -> Iterator[MlflowStarter]:
             "PYTHONUNBUFFERED": "1",
             **(env or {}),
         }
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                cmd,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=full_env,
-                cwd=tmp_path,
-                start_new_session=True,
-            )
+        proc = spawn(cmd, full_env, log_path, cwd=tmp_path)
         server = MlflowServer(f"http://{LOOPBACK}:{port}", port, proc, log_path)
         started.append(server)
         _wait_until(lambda: proc.poll() is not None or _healthy(server.url), timeout, interval=0.25)
@@ -437,3 +432,232 @@ def mlflow_server(tmp_path: Path) -> Iterator[MlflowStarter]:
     finally:
         for server in started:
             server.stop()
+
+
+def spawn(
+    cmd: list[str], env: dict[str, str], log_path: Path, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` in its own process group (stop it with :func:`stop_process_group`), output to ``log_path``."""
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
+
+
+# --------------------------------------------------------------------------- Airflow services
+
+
+def stop_process_groups(procs: list[subprocess.Popen[bytes]], grace: float = 15) -> None:
+    """SIGTERM the groups of ``start_new_session`` children at once; SIGKILL what is left after ``grace`` s."""
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+    _wait_until(
+        lambda: not any(_group_alive(p.pid) for p in procs), timeout=max(0.5, grace / 3), interval=0.1
+    )
+    for proc in procs:
+        if _group_alive(proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+
+
+def stop_process_group(proc: subprocess.Popen[bytes], grace: float = 15) -> None:
+    """SIGTERM a ``start_new_session`` child's whole group; SIGKILL what is left after ``grace`` s."""
+    stop_process_groups([proc], grace)
+
+
+def _tail(path: Path, lines: int) -> str:
+    with contextlib.suppress(OSError):
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    return "<no log>"
+
+
+def airflow_service_env(
+    home: Path,
+    sql_alchemy_conn: str,
+    api_port: int,
+    *,
+    dags_folder: Path,
+    plugins_folder: Path | None = None,
+    parallelism: int = 2,
+) -> dict[str, str]:
+    """Settings for an api-server + scheduler + dag-processor sharing one metadata DB on loopback.
+
+    LocalExecutor; the SimpleAuthManager treats every caller as admin (``all_admins``), so the REST
+    API needs no login; one JWT secret for all processes, so the scheduler's task tokens are valid
+    on the api-server's execution API.
+    """
+    base = f"http://{LOOPBACK}:{api_port}"
+    env = {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sql_alchemy_conn,
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": str(parallelism),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        "AIRFLOW__API__HOST": LOOPBACK,
+        "AIRFLOW__API__PORT": str(api_port),
+        "AIRFLOW__API__BASE_URL": base,
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API_AUTH__JWT_SECRET": uuid.uuid4().hex,
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "PYTHONWARNINGS": "ignore::UserWarning",
+        "PYTHONUNBUFFERED": "1",
+    }
+    if plugins_folder is not None:
+        env["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(plugins_folder)
+    return env
+
+
+def run_module(
+    module: str, args: list[str], env: dict[str, str], cwd: Path | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """``python -m <module> <args>`` with exactly ``env``, output captured; never raises on a non-zero exit."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def run_airflow(
+    env: dict[str, str], *args: str, timeout: float = 180, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``airflow <args>`` in a subprocess with exactly ``env``; never raises on a non-zero exit."""
+    return run_module("airflow", list(args), env, cwd, timeout)
+
+
+@dataclass
+class AirflowProcess:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+
+@dataclass
+class AirflowStack:
+    """A running ``api-server``, ``scheduler`` and ``dag-processor``, each in its own process group."""
+
+    env: dict[str, str]
+    api_url: str
+    log_dir: Path
+    processes: list[AirflowProcess] = field(default_factory=list)
+
+    def api(self, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
+        """Call the public REST API (``/api/v2`` + ``path``) and return the decoded JSON."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(
+            f"{self.api_url}/api/v2{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as err:
+            raise AssertionError(f"{method} {req.full_url}: HTTP {err.code}: {err.read()[:2000]!r}") from err
+
+    def healthy(self) -> bool:
+        return _healthy(self.api_url, AIRFLOW_HEALTH)
+
+    def dead(self) -> list[str]:
+        """Names of the services that have exited."""
+        return [
+            f"{p.name} (exit {p.process.returncode})" for p in self.processes if p.process.poll() is not None
+        ]
+
+    def wait_for_dags(self, dag_ids: list[str], timeout: float = 120) -> None:
+        """Wait until the dag-processor has serialized every one of ``dag_ids``."""
+
+        def serialized() -> bool:
+            found = {d["dag_id"] for d in self.api("GET", "/dags?limit=1000")["dags"]}
+            return set(dag_ids) <= found
+
+        if not _wait_until(lambda: bool(self.dead()) or serialized(), timeout, interval=1):
+            self.fail(f"DAGs {dag_ids} not serialized within {timeout}s")
+        if self.dead():
+            self.fail(f"service(s) exited while waiting for DAGs: {', '.join(self.dead())}")
+
+    def log_tails(self, lines: int = 80) -> str:
+        return "\n".join(
+            f"----- {p.name} ({p.log_path}), last {lines} lines -----\n{_tail(p.log_path, lines)}"
+            for p in self.processes
+        )
+
+    def task_log_tails(self, dag_id: str, lines: int = 60) -> str:
+        """Tails of every task attempt log of ``dag_id`` under ``$AIRFLOW_HOME/logs``."""
+        logs = sorted((Path(self.env["AIRFLOW_HOME"]) / "logs").glob(f"dag_id={dag_id}/**/*.log"))
+        return (
+            "\n".join(f"----- {p} -----\n{_tail(p, lines)}" for p in logs) or f"<no task logs for {dag_id}>"
+        )
+
+    def fail(self, message: str) -> None:
+        pytest.fail(f"{message}\n{self.log_tails()}", pytrace=False)
+
+    def stop(self, grace: float = 20) -> None:
+        stop_process_groups([p.process for p in self.processes], grace)
+
+
+AirflowStarter = Callable[..., AirflowStack]
+
+
+@pytest.fixture
+def airflow_stack(tmp_path: Path) -> Iterator[AirflowStarter]:
+    """Factory: ``start(env, *, timeout=120)`` launches api-server, scheduler and dag-processor.
+
+    ``env`` is the complete environment (see :func:`airflow_service_env`; the metadata DB must be
+    migrated); waits for ``/api/v2/monitor/health``; every process group is stopped at teardown.
+    """
+    stacks: list[AirflowStack] = []
+
+    def start(env: dict[str, str], *, timeout: float = 120) -> AirflowStack:
+        stack = AirflowStack(env, env["AIRFLOW__API__BASE_URL"], tmp_path / "airflow-logs")
+        stack.log_dir.mkdir(exist_ok=True)
+        stacks.append(stack)
+        commands = {
+            "api-server": [
+                "api-server",
+                "--host",
+                env["AIRFLOW__API__HOST"],
+                "--port",
+                env["AIRFLOW__API__PORT"],
+            ],
+            "scheduler": ["scheduler", "--skip-serve-logs"],  # logs are local files; no 0.0.0.0:8793
+            "dag-processor": ["dag-processor"],
+        }
+        for name, args in commands.items():
+            log_path = stack.log_dir / f"{name}.log"
+            proc = spawn([sys.executable, "-m", "airflow", *args], env, log_path, cwd=tmp_path)
+            stack.processes.append(AirflowProcess(name, proc, log_path))
+        _wait_until(lambda: bool(stack.dead()) or stack.healthy(), timeout, interval=0.5)
+        if stack.dead() or not stack.healthy():
+            why = f"exited: {', '.join(stack.dead())}" if stack.dead() else f"not healthy after {timeout}s"
+            stack.fail(f"Airflow services on {stack.api_url} {why}")
+        return stack
+
+    try:
+        yield start
+    finally:
+        for stack in stacks:
+            stack.stop()

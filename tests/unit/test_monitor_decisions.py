@@ -233,9 +233,10 @@ ACTION_CASES = [
         id="status-not-in-on",
     ),
     pytest.param(
-        DRIFT, GuardState(recent=(DRIFT,)), RETRAIN_ON, {"is_backfill": True}, True, False,
+        DRIFT, GuardState(recent=(DRIFT,)), RETRAIN_ON, {"is_backfill": True}, False, False,
         (
-            ALERT_SENT,
+            "alert: off, backfill run: past windows are recorded, not paged "
+            "(set monitoring.retrain.on_backfill or the allow_retrain param to act on them)",
             "retrain: not triggered, backfill run (set monitoring.retrain.on_backfill or the allow_retrain param)",
         ),
         id="backfill-blocked",
