@@ -66,7 +66,7 @@ def resolve_local(source: str) -> Path:
     return path if path.is_absolute() else data_root() / path
 
 
-def list_local(source: str) -> list[str]:
+def list_local(source: str, key: str = "data.source") -> list[str]:
     """Files named by a local path, directory or glob."""
     path = resolve_local(source)
     text = str(path)
@@ -77,13 +77,13 @@ def list_local(source: str) -> list[str]:
     elif path.exists():
         files = [text]
     else:
-        raise DataSourceError(f"{text}: no such file or directory (data.source); check the path")
+        raise DataSourceError(f"{text}: no such file or directory ({key}); check the path")
     if not files:
-        raise DataSourceError(f"{text}: matches no data files (data.source); check the path or glob")
+        raise DataSourceError(f"{text}: matches no data files ({key}); check the path or glob")
     return files
 
 
-def list_s3(source: str, client: Any) -> list[str]:
+def list_s3(source: str, client: Any, key: str = "data.source") -> list[str]:
     bucket, prefix = split_s3_uri(source)
     pattern = prefix if glob.has_magic(prefix) else None
     list_prefix = prefix.split("*")[0].split("?")[0].split("[")[0] if pattern else prefix
@@ -98,11 +98,9 @@ def list_s3(source: str, client: Any) -> list[str]:
                 elif key == prefix or (key.startswith(prefix + "/") and _is_data_file(key)):
                     keys.append(key)
     except Exception as exc:
-        raise DataSourceError(
-            f"{source}: cannot list s3://{bucket}/{list_prefix} (data.source): {exc}"
-        ) from exc
+        raise DataSourceError(f"{source}: cannot list s3://{bucket}/{list_prefix} ({key}): {exc}") from exc
     if not keys:
-        raise DataSourceError(f"{source}: matches no objects (data.source); check bucket and prefix")
+        raise DataSourceError(f"{source}: matches no objects ({key}); check bucket and prefix")
     return [f"s3://{bucket}/{k}" for k in sorted(keys)]
 
 
@@ -198,6 +196,7 @@ class SourceSpec:
     columns: list[str]
     optional_columns: tuple[str, ...] = ()
     timestamp_column: str | None = None
+    key: str = "data.source"  # the YAML key errors name
 
     @property
     def is_s3(self) -> bool:
@@ -220,7 +219,9 @@ def read_source(
     with tempfile.TemporaryDirectory(prefix="mlcycle-read-") as tmp:
         client = s3_client() if spec.is_s3 else None
         try:
-            files = list_s3(spec.source, client) if spec.is_s3 else list_local(spec.source)
+            files = (
+                list_s3(spec.source, client, spec.key) if spec.is_s3 else list_local(spec.source, spec.key)
+            )
         except DataSourceError:
             if allow_missing:
                 return None, 0
@@ -235,7 +236,7 @@ def read_source(
                 try:
                     client.download_file(bucket, key, local)  # type: ignore[union-attr]
                 except Exception as exc:
-                    raise DataSourceError(f"{name}: cannot download (data.source): {exc}") from exc
+                    raise DataSourceError(f"{name}: cannot download ({spec.key}): {exc}") from exc
             table = read_file(local, fmt, spec.columns, label=name, optional=spec.optional_columns)
             if spec.timestamp_column:
                 table = _filter_window(table, spec.timestamp_column, start, end, name)

@@ -186,6 +186,7 @@ class WindowSpec:
     format: str
     timestamp_column: str | None
     label_column: str | None
+    key: str  # the YAML key the source came from
 
 
 def window_spec(pipe: Pipeline) -> WindowSpec:
@@ -197,6 +198,7 @@ def window_spec(pipe: Pipeline) -> WindowSpec:
         format=mon.format or (cfg.data.format if mon.source is None else "auto"),
         timestamp_column=mon.timestamp_column or cfg.data.timestamp_column,
         label_column=label,
+        key="monitoring.source" if mon.source else "data.source",
     )
 
 
@@ -222,10 +224,10 @@ def load_window(env: Env, start: datetime, end: datetime) -> dict[str, Any]:
     sources = expand_source(spec.source, start, end)
     for source in sources:
         table, n = read_source(
-            SourceSpec(source, spec.format, columns, optional, spec.timestamp_column),
+            SourceSpec(source, spec.format, columns, optional, spec.timestamp_column, spec.key),
             start,
             end,
-            allow_missing=len(sources) > 1,
+            allow_missing="{" in spec.source,  # a time partition that never landed is an empty part
         )
         files += n
         if table is not None:
