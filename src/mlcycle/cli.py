@@ -30,7 +30,8 @@ def _cmd_lint(args: argparse.Namespace) -> int:
                 still_good.append(pipe)
         good = still_good
     for pipe in good:
-        print(f"ok    {pipe.path} -> DAG {pipe.train_dag_id}")
+        dags = [pipe.train_dag_id] + ([pipe.monitor_dag_id] if pipe.config.monitoring_enabled else [])
+        print(f"ok    {pipe.path} -> DAGs {', '.join(dags)}")
     for err in bad:
         print(str(err), file=sys.stderr)
     print(f"{len(good)} valid, {len(bad)} invalid")

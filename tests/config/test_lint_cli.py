@@ -16,7 +16,7 @@ DEMO = ROOT / "config" / "pipelines" / "churn.yaml"
 def test_lint_accepts_the_shipped_pipelines(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["lint", str(ROOT / "config" / "pipelines")]) == 0
     out = capsys.readouterr().out
-    assert "churn.yaml -> DAG churn__train" in out and "1 valid, 0 invalid" in out
+    assert "churn.yaml -> DAGs churn__train, churn__monitor" in out and "1 valid, 0 invalid" in out
 
 
 def test_lint_reports_every_bad_file_and_exits_nonzero(
