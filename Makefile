@@ -7,7 +7,7 @@ UV := $(VENV)/bin/uv
 export MLCYCLE_HOME ?= $(CURDIR)/.mlcycle
 export AIRFLOW_HOME ?= $(MLCYCLE_HOME)/airflow
 
-.PHONY: install demo test test-services lint up clean
+.PHONY: install demo test test-services lint bench up clean
 
 install: $(VENV)/.installed
 
@@ -28,9 +28,12 @@ test-services: install
 	$(PY) -m pytest -m services
 
 lint: install
-	$(VENV)/bin/ruff check src tests dags plugins
+	$(VENV)/bin/ruff check src tests dags plugins benchmarks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mlcycle lint --deep
+
+bench: install
+	$(PY) benchmarks/drift_bench.py
 
 up: install
 	$(VENV)/bin/mlcycle up
