@@ -288,9 +288,9 @@ def domain_classifier(
         max_iter=60, learning_rate=0.1, max_leaf_nodes=15, categorical_features=is_cat, random_state=seed
     )
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    # One OpenMP thread: on a sample this small, threads save little, and where other work shares
-    # the cores (an Airflow worker) the boosting's OpenMP barriers spin: 9-11 s with one thread
-    # against 71-120 s with two on a busy 2-core machine, same result (benchmarks/README.md).
+    # One OpenMP thread: on a sample this small a second thread saves ~15% on an idle machine, but
+    # where other work shares the cores (an Airflow worker) the boosting's OpenMP barriers spin:
+    # 9-11 s with one thread against 71-120 s with two on a busy 2-core box. Same result either way.
     with threadpool_limits(limits=1, user_api="openmp"):
         scores = cross_validate(
             clf, X, y, cv=cv, scoring="roc_auc", return_estimator=True, return_indices=True
