@@ -234,6 +234,28 @@ class RegistryConfig(_Strict):
     model_name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]+$")
 
 
+class TaskPlacement(_Strict):
+    """Where one kind of task runs: a Celery queue (workers started with ``-q``) and an Airflow pool."""
+
+    queue: str | None = None
+    pool: str | None = None
+    pool_slots: int = Field(1, ge=1, le=128)
+
+    @field_validator("queue", "pool")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_.\-]{1,100}", value):
+            raise ValueError(f"{value!r} is not a queue/pool name: use 1-100 letters, digits, '.', '_' or '-'")
+        return value
+
+
+class ExecutionConfig(_Strict):
+    """Placement per task kind: ``heavy`` tasks load data and fit or score models, ``light`` ones decide and record."""
+
+    heavy: TaskPlacement = TaskPlacement()
+    light: TaskPlacement = TaskPlacement()
+
+
 SCHEDULE_CRON = {
     "@hourly": "0 * * * *",
     "@daily": "0 0 * * *",
@@ -349,6 +371,7 @@ class PipelineConfig(_Strict):
     notifications: NotificationsConfig = NotificationsConfig()
     registry: RegistryConfig = RegistryConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    execution: ExecutionConfig = ExecutionConfig()
 
     @field_validator("schedule")
     @classmethod

@@ -16,6 +16,8 @@ from airflow.sdk import DAG, Param, get_current_context, task
 
 from mlcycle.config import LOWER_IS_BETTER, Pipeline, load_all
 from mlcycle.errors import MlcycleError
+from mlcycle.links import attach_links
+from mlcycle.placement import place_tasks
 
 FAILURE_SUBJECT = "[mlcycle] {{ dag.dag_id }} failed: task {{ ti.task_id }} ({{ logical_date }})"
 FAILURE_TEXT = (
@@ -88,6 +90,12 @@ def doc_md(pipe: Pipeline) -> str:
 
 Steps: ingest → check_data → train → evaluate → validate_model → register_and_promote.
 A failure anywhere leaves the champion unchanged{notify}.
+
+**Trigger params** (manual runs): `force_promote` promotes despite a failed gate (recorded as forced:
+`decision.json` and the MLflow tag `mlcycle.forced=true`); `skip_promotion` registers without moving
+`champion`; `lookback_days` and `data_end` change the training window.
+**Links** on the task instances: "Data checks report" (check_data), "MLflow run" (train),
+"MLflow model version" (register_and_promote).
 """
 
 
@@ -229,6 +237,8 @@ def build_training_dag(pipe: Pipeline) -> DAG:
         evaluation = evaluate_task(snapshot, trained)
         decision = validate_task(evaluation, trained)
         promote_task(trained, snapshot, decision)
+    attach_links(dag)
+    place_tasks(dag, cfg.execution)
     return dag
 
 
@@ -256,7 +266,9 @@ and compares them with the champion's training snapshot.
 | Retrain | {retrain} |
 
 Steps: load_window → score → detect_drift → decide → act → trigger_retrain. Reports (Evidently HTML
-and JSON, predictions) are linked from each run through the "mlcycle records" view.
+and JSON, predictions) are linked from each run through the "mlcycle records" view, and detect_drift
+has a "Drift report" link. **Trigger param** `allow_retrain`: true allows a retrain (also in a
+backfill), false forbids it, empty follows the YAML; `action.json` records it.
 """
 
 
@@ -289,14 +301,10 @@ def _drift_alert(pipe: Pipeline, context: Any, text: str) -> dict[str, str]:
 
 
 def _report_link(dag_id: str, run_id: str, name: str) -> str | None:
-    from urllib.parse import quote
+    from mlcycle.links import airflow_base_url, record_url
 
-    from airflow.configuration import conf
-
-    base = conf.get("api", "base_url", fallback=None)
-    if not base:
-        return None
-    return f"{base.rstrip('/')}/mlcycle/runs/{quote(dag_id, safe='')}/{quote(run_id, safe='')}/{name}"
+    base = airflow_base_url()
+    return record_url(dag_id, run_id, name, base) if base else None
 
 
 def build_monitor_dag(pipe: Pipeline) -> DAG:
@@ -415,6 +423,8 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
         drift = detect_task(window, scored)
         decision = decide_task(drift, scored)
         act_task(decision) >> trigger
+    attach_links(dag)
+    place_tasks(dag, cfg.execution)
     return dag
 
 

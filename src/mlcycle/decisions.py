@@ -196,6 +196,11 @@ class Action:
         return asdict(self)
 
 
+PARAM_ALLOWS_RETRAIN = (
+    "retrain: allowed by the run's allow_retrain param (overrides monitoring.retrain.enabled and on_backfill)"
+)
+
+
 def decide_action(
     status: str,
     state: GuardState,
@@ -263,4 +268,6 @@ def decide_action(
         reasons.extend(f"retrain: not triggered, {b}" for b in blockers)
     else:
         reasons.append(f"retrain: triggered ({hits} of the last {len(window)} window(s) qualify)")
+    if retrain_param is True:
+        reasons.append(PARAM_ALLOWS_RETRAIN)
     return Action(alert, not blockers, tuple(reasons))

@@ -609,6 +609,7 @@ def act(
         "window_key": decision["window_key"],
         "recent_statuses": list(state.recent),
         "is_backfill": is_backfill,
+        "allow_retrain_param": retrain_param,
     }
     if action.alert:
         failures = send_alert(alert_text(pipe, decision, report_link))
@@ -624,6 +625,7 @@ def act(
                 "window_key": decision["window_key"],
                 "train_dag_id": pipe.train_dag_id,
                 "reasons": decision["reasons"],
+                "allow_retrain_param": retrain_param,
             },
             now,
         )

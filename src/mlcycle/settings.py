@@ -21,6 +21,8 @@ class Settings:
     artifact_root: str
     tracking_uri: str
     mlflow_artifact_root: str
+    # Where people open MLflow's UI (the extra links); None when the tracking URI is not a server.
+    mlflow_ui_url: str | None = None
 
     @property
     def artifacts_on_s3(self) -> bool:
@@ -32,9 +34,13 @@ def load_settings() -> Settings:
     artifact_root = os.environ.get("MLCYCLE_ARTIFACT_ROOT") or str(home / "artifacts")
     tracking = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}"
     mlflow_artifacts = os.environ.get("MLCYCLE_MLFLOW_ARTIFACT_ROOT") or (home / "mlruns").as_uri()
+    ui = os.environ.get("MLCYCLE_MLFLOW_UI_URL") or (
+        tracking if tracking.startswith(("http://", "https://")) else None
+    )
     return Settings(
         home=home,
         artifact_root=artifact_root,
         tracking_uri=tracking,
         mlflow_artifact_root=mlflow_artifacts,
+        mlflow_ui_url=ui,
     )

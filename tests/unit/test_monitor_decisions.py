@@ -8,7 +8,16 @@ from typing import Any
 import pytest
 
 from mlcycle.config import MonitoringConfig
-from mlcycle.decisions import DEGRADED, DRIFT, NO_DRIFT, Action, GuardState, decide_action, decide_drift
+from mlcycle.decisions import (
+    DEGRADED,
+    DRIFT,
+    NO_DRIFT,
+    PARAM_ALLOWS_RETRAIN,
+    Action,
+    GuardState,
+    decide_action,
+    decide_drift,
+)
 from mlcycle.drift import ColumnDrift, DatasetDrift, DomainClassifierResult
 
 COLUMNS = ("a", "b", "c", "d")
@@ -217,7 +226,7 @@ ACTION_CASES = [
     ),
     pytest.param(
         DRIFT, GuardState(recent=(DRIFT,)), {}, {"retrain_param": True}, True, True,
-        (ALERT_SENT, _triggered()), id="param-true-overrides-disabled",
+        (ALERT_SENT, _triggered(), PARAM_ALLOWS_RETRAIN), id="param-true-overrides-disabled",
     ),
     pytest.param(
         DRIFT, GuardState(recent=(DRIFT,)), RETRAIN_ON, {"retrain_param": False}, True, False,
@@ -247,7 +256,7 @@ ACTION_CASES = [
     ),
     pytest.param(
         DRIFT, GuardState(recent=(DRIFT,)), {}, {"is_backfill": True, "retrain_param": True}, True, True,
-        (ALERT_SENT, _triggered()), id="backfill-param-true",
+        (ALERT_SENT, _triggered(), PARAM_ALLOWS_RETRAIN), id="backfill-param-true",
     ),
     pytest.param(
         DRIFT, GuardState(recent=(NO_DRIFT, NO_DRIFT, DRIFT)),
