@@ -347,3 +347,15 @@ def test_api_server_serves_records_only_to_authenticated_users(api_server: ApiSe
     # with the tab's iframe (same origin) and with a new tab.
     via_cookie = httpx.get(record, cookies={"_token": token})
     assert via_cookie.status_code == 200 and via_cookie.json() == INGEST
+
+
+@pytest.mark.integration
+def test_api_server_lists_mlcycles_extra_links(api_server: ApiServer) -> None:
+    headers = {"Authorization": f"Bearer {api_server.token()}"}
+    plugins = httpx.get(f"{api_server.url}/api/v2/plugins", headers=headers).json()["plugins"]
+    ours = [p for p in plugins if p["name"] == "mlcycle_links"]
+    assert ours, (plugins, api_server.log_tail())
+    links = " ".join(ours[0]["operator_extra_links"])
+    for name in ("RunRecordLink", "MlflowRunLink", "ModelVersionLink"):
+        assert name in links, links
+    assert ours[0]["global_operator_extra_links"] == []  # nothing added to other DAGs' tasks
