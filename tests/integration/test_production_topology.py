@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import threading
@@ -415,3 +416,73 @@ def _wait_for_backfill(topo: Topology) -> list[dict[str, Any]]:
             )
         time.sleep(2)
 
+
+def _launch_chromium(playwright: Any, user_data_dir: Path) -> Any:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} not found: the UI test needs Debian's Chromium. Install it: {CHROMIUM_HINT}")
+    return playwright.chromium.launch_persistent_context(
+        str(user_data_dir),
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=CHROMIUM_ARGS,
+        viewport={"width": 1440, "height": 900},
+    )
+
+
+def _screenshot(page: Any, path: Path, expected: list[str]) -> str:
+    """Wait until every ``expected`` text is on the page, save a PNG, return the page's text at that moment."""
+    for text in expected:
+        page.get_by_text(text, exact=False).first.wait_for(state="visible", timeout=60_000)
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=str(path))
+    body = str(page.inner_text("body"))
+    for text in expected:
+        assert text in body, f"{text!r} not on {page.url} (screenshot {path}):\n{body[:2000]}"
+    return body
+
+
+def _assert_real_png(path: Path, min_bytes: int = 20_000) -> None:
+    from PIL import Image
+
+    with Image.open(path) as img:
+        assert img.format == "PNG" and img.size == (1440, 900), (img.format, img.size)
+        colours = img.convert("RGB").getcolors(maxcolors=1_000_000) or []
+    assert path.stat().st_size >= min_bytes, f"{path}: {path.stat().st_size} bytes"
+    assert len(colours) > 50, f"{path}: only {len(colours)} colours: a blank page?"
+
+
+def test_ui_login_dag_list_and_pipeline_pages_in_headless_chromium(
+    topology: Topology, rest_training_run: dict[str, Any], tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    base, run_id = topology.stack.api_url, rest_training_run["dag_run_id"]
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    with sync_playwright() as pw:
+        browser = _launch_chromium(pw, tmp_path / "chromium-profile")
+        try:
+            page = browser.new_page()
+            page.goto(f"{base}/dags")
+            page.get_by_label("Username").fill(ADMIN)  # the SimpleAuthManager's login form
+            page.get_by_label("Password").fill(topology.password)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(f"{base}/dags**", timeout=60_000)
+
+            _screenshot(page, shots / "airflow-dags.png", [TRAIN_DAG, MONITOR_DAG])
+            page.goto(f"{base}/dags/{TRAIN_DAG}")
+            _screenshot(page, shots / "airflow-train-dag.png", [TRAIN_DAG, *TRAIN_TASKS[:1]])
+            page.goto(f"{base}/dags/{TRAIN_DAG}/runs/{run_id}")
+            page.get_by_role("button", name="Show Graph").click()
+            page.locator(".react-flow__node").first.wait_for(state="visible", timeout=60_000)
+            _screenshot(page, shots / "airflow-train-run-graph.png", [run_id, "Success"])
+            graph = str(page.locator(".react-flow").inner_text())
+            assert all(task in graph for task in TRAIN_TASKS), graph
+        finally:
+            browser.close()
+    for png in sorted(shots.glob("*.png")):
+        _assert_real_png(png)
+    assert len(list(shots.glob("*.png"))) == 3
+    if keep := os.environ.get("MLCYCLE_SCREENSHOT_DIR"):  # e.g. docs/img, to refresh the README's picture
+        for png in shots.glob("*.png"):
+            shutil.copy(png, Path(keep) / png.name)
