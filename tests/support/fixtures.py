@@ -336,6 +336,10 @@ class MlflowServer:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         return "<no log>"
 
+    def alive(self) -> bool:
+        """Whether any process of the server's group is still running."""
+        return _group_alive(self.process.pid)
+
     def stop(self, grace: float = 10) -> None:
         """SIGTERM the whole process group, SIGKILL whatever is left after ``grace`` seconds."""
         pgid = self.process.pid  # start_new_session=True: pid == pgid
@@ -373,6 +377,56 @@ AIRFLOW_HEALTH = "/api/v2/monitor/health"
 MlflowStarter = Callable[..., MlflowServer]
 
 
+def start_mlflow_server(
+    backend_store_uri: str,
+    artifacts_destination: str,
+    log_dir: Path,
+    env: dict[str, str] | None = None,
+    *,
+    workers: int = 1,
+    timeout: float = 90,
+) -> MlflowServer:
+    """Launch ``mlflow server`` (job execution disabled) on a free loopback port; wait for ``/health``.
+
+    The caller stops it (:meth:`MlflowServer.stop`); on a failed start it is stopped here.
+    """
+    port = free_port()
+    log_path = log_dir / f"mlflow-server-{port}.log"
+    cmd = [
+        str(MLFLOW_BIN),
+        "server",
+        "--backend-store-uri",
+        backend_store_uri,
+        "--artifacts-destination",
+        artifacts_destination,
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    full_env = {
+        **os.environ,
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
+    proc = spawn(cmd, full_env, log_path, cwd=log_dir)
+    server = MlflowServer(f"http://{LOOPBACK}:{port}", port, proc, log_path)
+    _wait_until(lambda: proc.poll() is not None or _healthy(server.url), timeout, interval=0.25)
+    if proc.poll() is not None or not _healthy(server.url):
+        exited = proc.poll() is not None
+        state = f"exited with code {proc.returncode}" if exited else f"not healthy after {timeout}s"
+        server.stop()
+        pytest.fail(
+            f"mlflow server on {server.url} {state}.\nCommand: {' '.join(cmd)}\n"
+            f"Log tail ({log_path}):\n{server.log_tail()}",
+            pytrace=False,
+        )
+    return server
+
+
 @pytest.fixture
 def mlflow_server(tmp_path: Path) -> Iterator[MlflowStarter]:
     """Factory: ``start(backend_store_uri, artifacts_destination, env=None, *, workers=1, timeout=90)``.
@@ -390,41 +444,10 @@ def mlflow_server(tmp_path: Path) -> Iterator[MlflowStarter]:
         workers: int = 1,
         timeout: float = 90,
     ) -> MlflowServer:
-        port = free_port()
-        log_path = tmp_path / f"mlflow-server-{port}.log"
-        cmd = [
-            str(MLFLOW_BIN),
-            "server",
-            "--backend-store-uri",
-            backend_store_uri,
-            "--artifacts-destination",
-            artifacts_destination,
-            "--host",
-            LOOPBACK,
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-        ]
-        full_env = {
-            **os.environ,
-            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-            "PYTHONUNBUFFERED": "1",
-            **(env or {}),
-        }
-        proc = spawn(cmd, full_env, log_path, cwd=tmp_path)
-        server = MlflowServer(f"http://{LOOPBACK}:{port}", port, proc, log_path)
+        server = start_mlflow_server(
+            backend_store_uri, artifacts_destination, tmp_path, env, workers=workers, timeout=timeout
+        )
         started.append(server)
-        _wait_until(lambda: proc.poll() is not None or _healthy(server.url), timeout, interval=0.25)
-        if proc.poll() is not None or not _healthy(server.url):
-            exited = proc.poll() is not None
-            state = f"exited with code {proc.returncode}" if exited else f"not healthy after {timeout}s"
-            server.stop()
-            pytest.fail(
-                f"mlflow server on {server.url} {state}.\nCommand: {' '.join(cmd)}\n"
-                f"Log tail ({log_path}):\n{server.log_tail()}",
-                pytrace=False,
-            )
         return server
 
     try:
@@ -448,6 +471,49 @@ def spawn(
             cwd=cwd,
             start_new_session=True,
         )
+
+
+# --------------------------------------------------------------------------- Redis (Celery broker)
+
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+REDIS_START_HINT = 'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no'
+
+
+@dataclass(frozen=True)
+class RedisQueue:
+    """A uniquely named Celery queue on the machine's Redis: tests sharing the server never share a queue."""
+
+    url: str  # redis://127.0.0.1:6379/0
+    queue: str
+
+
+@contextlib.contextmanager
+def redis_queue() -> Iterator[RedisQueue]:
+    """A fresh queue name on 127.0.0.1:6379; its keys are deleted afterwards."""
+    import redis
+
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=0, socket_connect_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(
+            f"Redis is not reachable at {REDIS_HOST}:{REDIS_PORT}: {exc}\nStart it with: {REDIS_START_HINT}",
+            pytrace=False,
+        )
+    queue = f"mlcycle-test-{uuid.uuid4().hex[:12]}"
+    try:
+        yield RedisQueue(f"redis://{REDIS_HOST}:{REDIS_PORT}/0", queue)
+    finally:
+        keys = [*client.scan_iter(f"*{queue}*"), queue]
+        client.delete(*keys)
+        client.close()
+
+
+@pytest.fixture
+def redis_broker() -> Iterator[RedisQueue]:
+    """A fresh Celery queue on the machine's Redis for one test."""
+    with redis_queue() as broker:
+        yield broker
 
 
 # --------------------------------------------------------------------------- Airflow services
@@ -525,6 +591,36 @@ def airflow_service_env(
     return env
 
 
+def simple_auth_env(home: Path, username: str, password: str) -> dict[str, str]:
+    """Settings for a SimpleAuthManager that asks for a login: one admin, its password in a JSON file.
+
+    Writes ``<home>/simple_auth_manager_passwords.json`` (mode 0600); the password goes nowhere else.
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    passwords = home / "simple_auth_manager_passwords.json"
+    passwords.write_text(json.dumps({username: password}))
+    passwords.chmod(0o600)
+    return {
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{username}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+    }
+
+
+def celery_executor_env(broker: RedisQueue, result_backend: str, *, concurrency: int = 2) -> dict[str, str]:
+    """Settings for ``CeleryExecutor``: Redis broker, SQLAlchemy result backend, every task on ``broker.queue``.
+
+    ``result_backend`` is a SQLAlchemy URL (``db+postgresql://...``).
+    """
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": broker.url,
+        "AIRFLOW__CELERY__RESULT_BACKEND": result_backend,
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(concurrency),
+        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": broker.queue,
+    }
+
+
 def run_module(
     module: str, args: list[str], env: dict[str, str], cwd: Path | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
@@ -556,21 +652,38 @@ class AirflowProcess:
 
 @dataclass
 class AirflowStack:
-    """A running ``api-server``, ``scheduler`` and ``dag-processor``, each in its own process group."""
+    """Running Airflow services (api-server, scheduler, dag-processor; with CeleryExecutor also a
+    triggerer and a Celery worker), each in its own process group."""
 
     env: dict[str, str]
     api_url: str
     log_dir: Path
     processes: list[AirflowProcess] = field(default_factory=list)
+    token: str | None = None  # a JWT from /auth/token, sent as a Bearer token once set (see login)
+
+    def login(self, username: str, password: str) -> str:
+        """``POST /auth/token`` as the UI's login does; later :meth:`api` calls carry the JWT."""
+        req = urllib.request.Request(
+            f"{self.api_url}/auth/token",
+            data=json.dumps({"username": username, "password": password}).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                self.token = str(json.loads(resp.read())["access_token"])
+        except urllib.error.HTTPError as err:
+            raise AssertionError(f"POST {req.full_url} as {username!r}: HTTP {err.code}") from err
+        return self.token
 
     def api(self, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
         """Call the public REST API (``/api/v2`` + ``path``) and return the decoded JSON."""
         data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         req = urllib.request.Request(
-            f"{self.api_url}/api/v2{path}",
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            f"{self.api_url}/api/v2{path}", data=data, method=method, headers=headers
         )
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -612,48 +725,92 @@ class AirflowStack:
             "\n".join(f"----- {p} -----\n{_tail(p, lines)}" for p in logs) or f"<no task logs for {dag_id}>"
         )
 
+    def log_of(self, name: str) -> str:
+        """The whole log of service ``name`` (``celery-worker``, ``scheduler``, ...)."""
+        return next(p.log_path for p in self.processes if p.name == name).read_text(errors="replace")
+
     def fail(self, message: str) -> None:
         pytest.fail(f"{message}\n{self.log_tails()}", pytrace=False)
 
     def stop(self, grace: float = 20) -> None:
         stop_process_groups([p.process for p in self.processes], grace)
 
+    def survivors(self) -> list[str]:
+        """Services whose process group still has a live process."""
+        return [p.name for p in self.processes if _group_alive(p.process.pid)]
+
 
 AirflowStarter = Callable[..., AirflowStack]
 
 
+def _airflow_commands(env: dict[str, str], triggerer: bool) -> dict[str, list[str]]:
+    commands = {
+        "api-server": [
+            "api-server",
+            "--host",
+            env["AIRFLOW__API__HOST"],
+            "--port",
+            env["AIRFLOW__API__PORT"],
+        ],
+        "scheduler": ["scheduler", "--skip-serve-logs"],  # logs are local files; no 0.0.0.0:8793
+        "dag-processor": ["dag-processor"],
+    }
+    if triggerer:
+        commands["triggerer"] = ["triggerer", "--skip-serve-logs"]  # no 0.0.0.0:8794
+    if env.get("AIRFLOW__CORE__EXECUTOR") == "CeleryExecutor":
+        queue = env["AIRFLOW__OPERATORS__DEFAULT_QUEUE"]
+        commands["celery-worker"] = [
+            "celery",
+            "worker",
+            "--queues",
+            queue,
+            "--concurrency",
+            env.get("AIRFLOW__CELERY__WORKER_CONCURRENCY", "2"),
+            "--celery-hostname",
+            f"{queue}@%h",
+            "--skip-serve-logs",
+            # other tests' workers may share the Redis server: no gossip, no start-up sync with them
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    return commands
+
+
+def start_airflow_stack(
+    env: dict[str, str], log_dir: Path, *, timeout: float = 120, triggerer: bool = False
+) -> AirflowStack:
+    """Launch the Airflow services as separate processes and wait for ``/api/v2/monitor/health``.
+
+    api-server, scheduler and dag-processor always; a triggerer when asked; a Celery worker on
+    ``AIRFLOW__OPERATORS__DEFAULT_QUEUE`` when ``env`` selects ``CeleryExecutor`` (see
+    :func:`celery_executor_env`). ``env`` is the complete environment (see :func:`airflow_service_env`;
+    the metadata DB must be migrated). The caller stops the stack; a failed start stops it here.
+    """
+    stack = AirflowStack(env, env["AIRFLOW__API__BASE_URL"], log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    for name, args in _airflow_commands(env, triggerer).items():
+        log_path = log_dir / f"{name}.log"
+        proc = spawn([sys.executable, "-m", "airflow", *args], env, log_path, cwd=log_dir)
+        stack.processes.append(AirflowProcess(name, proc, log_path))
+    _wait_until(lambda: bool(stack.dead()) or stack.healthy(), timeout, interval=0.5)
+    if stack.dead() or not stack.healthy():
+        why = f"exited: {', '.join(stack.dead())}" if stack.dead() else f"not healthy after {timeout}s"
+        stack.stop()
+        stack.fail(f"Airflow services on {stack.api_url} {why}")
+    return stack
+
+
 @pytest.fixture
 def airflow_stack(tmp_path: Path) -> Iterator[AirflowStarter]:
-    """Factory: ``start(env, *, timeout=120)`` launches api-server, scheduler and dag-processor.
+    """Factory: ``start(env, *, timeout=120, triggerer=False)``, see :func:`start_airflow_stack`.
 
-    ``env`` is the complete environment (see :func:`airflow_service_env`; the metadata DB must be
-    migrated); waits for ``/api/v2/monitor/health``; every process group is stopped at teardown.
+    Every process group is stopped at teardown.
     """
     stacks: list[AirflowStack] = []
 
-    def start(env: dict[str, str], *, timeout: float = 120) -> AirflowStack:
-        stack = AirflowStack(env, env["AIRFLOW__API__BASE_URL"], tmp_path / "airflow-logs")
-        stack.log_dir.mkdir(exist_ok=True)
+    def start(env: dict[str, str], *, timeout: float = 120, triggerer: bool = False) -> AirflowStack:
+        stack = start_airflow_stack(env, tmp_path / "airflow-logs", timeout=timeout, triggerer=triggerer)
         stacks.append(stack)
-        commands = {
-            "api-server": [
-                "api-server",
-                "--host",
-                env["AIRFLOW__API__HOST"],
-                "--port",
-                env["AIRFLOW__API__PORT"],
-            ],
-            "scheduler": ["scheduler", "--skip-serve-logs"],  # logs are local files; no 0.0.0.0:8793
-            "dag-processor": ["dag-processor"],
-        }
-        for name, args in commands.items():
-            log_path = stack.log_dir / f"{name}.log"
-            proc = spawn([sys.executable, "-m", "airflow", *args], env, log_path, cwd=tmp_path)
-            stack.processes.append(AirflowProcess(name, proc, log_path))
-        _wait_until(lambda: bool(stack.dead()) or stack.healthy(), timeout, interval=0.5)
-        if stack.dead() or not stack.healthy():
-            why = f"exited: {', '.join(stack.dead())}" if stack.dead() else f"not healthy after {timeout}s"
-            stack.fail(f"Airflow services on {stack.api_url} {why}")
         return stack
 
     try:

@@ -11,7 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.fixtures import MlflowStarter, PostgresDatabase, S3Server, SlackReceiver, SmtpServer
+from tests.support.fixtures import (
+    MlflowStarter,
+    PostgresDatabase,
+    RedisQueue,
+    S3Server,
+    SlackReceiver,
+    SmtpServer,
+    redis_queue,
+    simple_auth_env,
+)
 
 
 def _post(url: str, payload: dict[str, object]) -> tuple[int, bytes]:
@@ -126,3 +135,25 @@ def test_mlflow_server_early_exit_shows_log(mlflow_server: MlflowStarter, tmp_pa
         pytest.fail.Exception, match=r"(?s)exited with code 1.*unsupported URI 'nonsense://x'"
     ):
         mlflow_server("nonsense://x", str(tmp_path / "artifacts"), timeout=60)
+
+
+@pytest.mark.services
+def test_redis_queues_are_unique_and_removed_afterwards(redis_broker: RedisQueue) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_broker.url)
+    with redis_queue() as other:
+        assert other.queue != redis_broker.queue and other.url == redis_broker.url
+        client.lpush(other.queue, b"message")
+        assert client.llen(other.queue) == 1
+    assert client.exists(other.queue) == 0
+
+
+def test_simple_auth_env_keeps_the_password_in_a_private_file(tmp_path: Path) -> None:
+    env = simple_auth_env(tmp_path / "home", "alice", "s3cret-pw")
+    passwords = Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
+    assert json.loads(passwords.read_text()) == {"alice": "s3cret-pw"}
+    assert passwords.stat().st_mode & 0o777 == 0o600
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "alice:admin"
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] == "False"
+    assert not any("s3cret-pw" in v for v in env.values())
