@@ -518,6 +518,20 @@ def _param_problems(cfg: PipelineConfig) -> list[str]:
     return []
 
 
+def _path_problems(cfg: PipelineConfig) -> list[str]:
+    """Sources that escape the data root or ``$MLCYCLE_ALLOWED_SOURCES`` (text only, no I/O)."""
+    from mlcycle.safety import allowed_sources, source_problem
+
+    data_root = Path(os.environ.get("MLCYCLE_DATA_ROOT") or project_root())
+    roots = allowed_sources()
+    out = []
+    for key, source in (("data.source", cfg.data.source), ("monitoring.source", cfg.monitoring.source)):
+        problem = source_problem(source, data_root, roots) if source else None
+        if problem:
+            out.append(f"{key}: {source!r} {problem}")
+    return out
+
+
 def parse_pipeline(text: str, path: str, name: str | None = None) -> Pipeline:
     """Validate one pipeline's YAML text; raise ConfigError naming ``path`` and each dotted key."""
     name = name if name is not None else Path(path).stem
@@ -535,7 +549,7 @@ def parse_pipeline(text: str, path: str, name: str | None = None) -> Pipeline:
         cfg = PipelineConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(path, _problems(exc, PipelineConfig)) from exc
-    params = _param_problems(cfg)
+    params = _param_problems(cfg) + _path_problems(cfg)
     if params:
         raise ConfigError(path, params)
     digest = hashlib.sha256(text.encode()).hexdigest()
