@@ -543,12 +543,18 @@ def parse_pipeline(text: str, path: str, name: str | None = None) -> Pipeline:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(path, [f"not valid YAML (only plain YAML is accepted, no tags): {exc}"]) from exc
+    except RecursionError as exc:
+        raise ConfigError(path, ["not valid YAML: nested too deeply; flatten the file"]) from exc
+    except ValueError as exc:  # PyYAML builds dates and ints itself: '2025-02-30', 5000-digit numbers
+        raise ConfigError(path, [f"not valid YAML: a value cannot be read ({exc}); quote it or fix it"]) from exc
     if not isinstance(raw, dict):
         raise ConfigError(path, ["the file must hold a mapping with keys data, model, evaluation, ..."])
     try:
         cfg = PipelineConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(path, _problems(exc, PipelineConfig)) from exc
+    except RecursionError as exc:
+        raise ConfigError(path, ["a value is nested too deeply; flatten the file"]) from exc
     params = _param_problems(cfg) + _path_problems(cfg)
     if params:
         raise ConfigError(path, params)
