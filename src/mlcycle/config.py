@@ -344,9 +344,8 @@ class MonitoringConfig(_Strict):
     def _interval_schedule(cls, value: str) -> str:
         if value in ("@once", "@continuous"):
             raise ValueError(f"{value!r} has no data intervals; use a cron expression or @hourly..@yearly")
-        checked = _check_schedule(value)
-        assert checked is not None
-        return checked
+        _check_schedule(value)
+        return value
 
     @property
     def cron(self) -> str:
