@@ -107,7 +107,7 @@ def test_absolute_and_s3_sources_confined_when_roots_are_set(
         assert _load(VALID.replace("data/x.csv", ok))
     for bad in ("/etc/passwd", f"{tmp_path}/data/../secret.csv", "s3://other/x.csv", "s3://lake/churnx/a"):
         msg = _refused(VALID.replace("data/x.csv", bad))
-        assert (f"data.source: {bad!r}" in msg and "MLCYCLE_ALLOWED_SOURCES" in msg) or "'..'" in msg
+        assert f"data.source: {bad!r}" in msg and "MLCYCLE_ALLOWED_SOURCES" in msg
     msg = _refused(VALID + "monitoring:\n  source: s3://lake/churn/../../other/{date:%Y}/\n")
     assert "monitoring.source:" in msg and "'..'" in msg
     msg = _refused(VALID.replace("data/x.csv", "http://169.254.169.254/latest/meta-data"))
