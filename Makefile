@@ -7,7 +7,7 @@ UV := $(VENV)/bin/uv
 export MLCYCLE_HOME ?= $(CURDIR)/.mlcycle
 export AIRFLOW_HOME ?= $(MLCYCLE_HOME)/airflow
 
-.PHONY: install demo test test-services lint bench up clean
+.PHONY: install demo test test-services lint audit bench up clean
 
 install: $(VENV)/.installed
 
@@ -31,6 +31,13 @@ lint: install
 	$(VENV)/bin/ruff check src tests dags plugins benchmarks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mlcycle lint --deep
+	$(VENV)/bin/bandit -q -r src/
+
+# Known vulnerabilities in the lockfile (needs PyPI's JSON API; --strict fails when a package
+# cannot be audited, so an unreachable service is a failure, never a silent pass) and bandit.
+audit: install
+	$(VENV)/bin/bandit -q -r src/
+	$(VENV)/bin/pip-audit --strict --progress-spinner off --no-deps --disable-pip -r requirements.lock
 
 bench: install
 	$(PY) benchmarks/drift_bench.py

@@ -344,9 +344,8 @@ class MonitoringConfig(_Strict):
     def _interval_schedule(cls, value: str) -> str:
         if value in ("@once", "@continuous"):
             raise ValueError(f"{value!r} has no data intervals; use a cron expression or @hourly..@yearly")
-        checked = _check_schedule(value)
-        assert checked is not None
-        return checked
+        _check_schedule(value)
+        return value
 
     @property
     def cron(self) -> str:
@@ -518,6 +517,20 @@ def _param_problems(cfg: PipelineConfig) -> list[str]:
     return []
 
 
+def _path_problems(cfg: PipelineConfig) -> list[str]:
+    """Sources that escape the data root or ``$MLCYCLE_ALLOWED_SOURCES`` (text only, no I/O)."""
+    from mlcycle.safety import allowed_sources, source_problem
+
+    data_root = Path(os.environ.get("MLCYCLE_DATA_ROOT") or project_root())
+    roots = allowed_sources()
+    out = []
+    for key, source in (("data.source", cfg.data.source), ("monitoring.source", cfg.monitoring.source)):
+        problem = source_problem(source, data_root, roots) if source else None
+        if problem:
+            out.append(f"{key}: {source!r} {problem}")
+    return out
+
+
 def parse_pipeline(text: str, path: str, name: str | None = None) -> Pipeline:
     """Validate one pipeline's YAML text; raise ConfigError naming ``path`` and each dotted key."""
     name = name if name is not None else Path(path).stem
@@ -529,13 +542,19 @@ def parse_pipeline(text: str, path: str, name: str | None = None) -> Pipeline:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(path, [f"not valid YAML (only plain YAML is accepted, no tags): {exc}"]) from exc
+    except RecursionError as exc:
+        raise ConfigError(path, ["not valid YAML: nested too deeply; flatten the file"]) from exc
+    except ValueError as exc:  # PyYAML builds dates and ints itself: '2025-02-30', 5000-digit numbers
+        raise ConfigError(path, [f"not valid YAML: a value cannot be read ({exc}); quote it or fix it"]) from exc
     if not isinstance(raw, dict):
         raise ConfigError(path, ["the file must hold a mapping with keys data, model, evaluation, ..."])
     try:
         cfg = PipelineConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(path, _problems(exc, PipelineConfig)) from exc
-    params = _param_problems(cfg)
+    except RecursionError as exc:
+        raise ConfigError(path, ["a value is nested too deeply; flatten the file"]) from exc
+    params = _param_problems(cfg) + _path_problems(cfg)
     if params:
         raise ConfigError(path, params)
     digest = hashlib.sha256(text.encode()).hexdigest()

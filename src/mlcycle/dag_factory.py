@@ -43,7 +43,7 @@ def failure_notifiers(pipe: Pipeline) -> list[Any]:
         return []
     notifiers: list[Any] = []
     if notes.slack_conn_id:
-        from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
+        from mlcycle.slack import GuardedSlackWebhookNotifier as SlackWebhookNotifier
 
         notifiers.append(
             SlackWebhookNotifier(
@@ -277,7 +277,7 @@ def _drift_alert(pipe: Pipeline, context: Any, text: str) -> dict[str, str]:
     notes = pipe.config.notifications
     failures: dict[str, str] = {}
     if notes.slack_conn_id:
-        from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
+        from mlcycle.slack import GuardedSlackWebhookNotifier as SlackWebhookNotifier
 
         try:
             SlackWebhookNotifier(slack_webhook_conn_id=notes.slack_conn_id, text=text)(context)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import subprocess
+import subprocess  # nosec B404  # only `git rev-parse HEAD` (fixed argv, no shell)
 import warnings
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
@@ -132,7 +132,7 @@ def git_commit() -> str:
     if env:
         return env
     try:
-        out = subprocess.run(
+        out = subprocess.run(  # nosec B603 B607  # fixed argv; git from PATH on purpose; failure tolerated
             ["git", "rev-parse", "HEAD"],
             cwd=project_root(),
             capture_output=True,

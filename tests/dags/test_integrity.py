@@ -80,7 +80,7 @@ def test_monitor_tasks_run_in_order_on_data_intervals(parsed: dict) -> None:
     assert dag["retries"].pop("trigger_retrain") == 0
     assert set(dag["retries"].values()) == {1}
     for task_id, callbacks in dag["callbacks"].items():
-        assert callbacks == ["SlackWebhookNotifier", "SmtpNotifier"], task_id
+        assert callbacks == ["GuardedSlackWebhookNotifier", "SmtpNotifier"], task_id
 
 
 def test_tasks_run_in_pipeline_order(parsed: dict) -> None:
@@ -94,7 +94,7 @@ def test_retries_callbacks_and_params(parsed: dict) -> None:
     dag = parsed["dags"]["churn__train"]
     assert set(dag["retries"].values()) == {1}
     for task_id, callbacks in dag["callbacks"].items():
-        assert callbacks == ["SlackWebhookNotifier", "SmtpNotifier"], task_id
+        assert callbacks == ["GuardedSlackWebhookNotifier", "SmtpNotifier"], task_id
     assert dag["params"] == ["data_end", "force_promote", "lookback_days", "skip_promotion"]
     assert dag["doc_md"]
     # no Slack connection configured: only the email notifier is attached

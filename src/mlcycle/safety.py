@@ -1,0 +1,111 @@
+"""Hostile-input guards that need no I/O: data paths confined to their roots, outbound URLs
+kept away from cloud metadata and link-local addresses.
+
+Both work on the text alone (no file system, no DNS), so the config loader runs them before
+anything is read or sent.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import posixpath
+import socket
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
+
+# Cloud instance-metadata names and addresses outside 169.254.0.0/16 and fe80::/10.
+METADATA_HOSTS = frozenset(
+    {
+        "metadata",
+        "metadata.google.internal",
+        "metadata.goog",
+        "instance-data",
+        "instance-data.ec2.internal",
+        "metadata.azure.com",
+        "metadata.tencentyun.com",
+    }
+)
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in ("fd00:ec2::254", "fd00:ec2::23", "100.100.100.200", "168.63.129.16", "192.0.0.192")
+)
+ALLOWED_SOURCES_ENV = "MLCYCLE_ALLOWED_SOURCES"
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a host literal denotes, including the shorthand forms C resolvers accept."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:  # '2852039166', '0xa9fea9fe', '169.254.43518' all mean 169.254.169.254 to getaddrinfo
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
+
+
+def blocked_host_reason(host: str) -> str | None:
+    """Why an outbound request to ``host`` is refused, or None when it may go out."""
+    name = host.strip().strip("[]").rstrip(".").lower()
+    if name in METADATA_HOSTS:
+        return "a cloud metadata host name"
+    ip = _ip(name.split("%")[0])
+    if ip is None:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip in METADATA_ADDRESSES:
+        return "a cloud metadata address"
+    if ip.is_link_local:
+        return "a link-local address (169.254.0.0/16, fe80::/10: cloud metadata lives there)"
+    if ip.is_unspecified or ip.is_multicast:
+        return "an unspecified or multicast address"
+    return None
+
+
+def url_problem(url: str) -> str | None:
+    """Why an outbound webhook URL is refused (never repeats the URL: it carries a token)."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme not in ("http", "https"):
+        return f"must be an http(s) URL, not scheme {parts.scheme!r}"
+    if not host:
+        return "has no host"
+    reason = blocked_host_reason(host)
+    return f"points at {reason}; use the service's public endpoint" if reason else None
+
+
+def allowed_sources(env: str | None = None) -> list[str]:
+    """Roots every data/monitoring source must sit under (``$MLCYCLE_ALLOWED_SOURCES``, comma-separated)."""
+    raw = os.environ.get(ALLOWED_SOURCES_ENV, "") if env is None else env
+    return [r.strip() for r in raw.split(",") if r.strip()]
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def source_problem(source: str, data_root: Path, roots: list[str]) -> str | None:
+    """Why a source path escapes its roots, judged on the text only (``..`` collapsed, no symlinks)."""
+    if source.startswith("s3://"):
+        scheme, rest = "s3://", source[5:]
+        if ".." in rest.split("/"):
+            return "must not contain '..' segments"
+        target = scheme + rest
+    elif "://" in source:
+        return "must be a local path or s3://bucket/prefix"
+    else:
+        relative = not PurePosixPath(source).is_absolute()
+        target = posixpath.normpath(str(PurePosixPath(data_root) / source))
+        if relative and not _under(target, posixpath.normpath(str(data_root))):
+            return (
+                f"resolves outside the data root {data_root} ($MLCYCLE_DATA_ROOT); "
+                "remove the '..' segments or use an absolute path inside an allowed root"
+            )
+    if roots and not any(_under(target, r if r.startswith("s3://") else posixpath.normpath(r)) for r in roots):
+        return f"is outside the allowed roots ({ALLOWED_SOURCES_ENV}={','.join(roots)}); move the data or widen the roots"
+    return None
