@@ -33,7 +33,7 @@ lint: install
 	$(VENV)/bin/mlcycle lint --deep
 
 bench: install
-	$(PY) benchmarks/drift_bench.py
+	nice -n 5 $(PY) benchmarks/run_all.py
 
 up: install
 	$(VENV)/bin/mlcycle up

@@ -303,7 +303,9 @@ def start_mlflow(workdir: Path) -> tuple[Any, str]:
     return proc, url
 
 
-def measure(sizes: list[int], repeats: int, n_num: int, n_cat: int, workdir: Path) -> dict[str, Any]:
+def measure(
+    sizes: list[int], repeats: int, n_num: int, n_cat: int, workdir: Path, threads: int | None = None
+) -> dict[str, Any]:
     from tests.support.fixtures import stop_process_group
 
     (workdir / "pipelines").mkdir(parents=True, exist_ok=True)
@@ -321,6 +323,9 @@ def measure(sizes: list[int], repeats: int, n_num: int, n_cat: int, workdir: Pat
         "PYTHONWARNINGS": "ignore",
         "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
     }
+    if threads:  # the same cap on both sides: MLCYCLE_THREADS in the DAG, OpenMP's own in the floor
+        env["MLCYCLE_THREADS"] = str(threads)
+    floor_env = {**env, "OMP_NUM_THREADS": str(threads)} if threads else env
     server, url = start_mlflow(workdir)
     env["MLFLOW_TRACKING_URI"] = url
     out: dict[str, Any] = {"sizes": {}}
@@ -342,7 +347,7 @@ def measure(sizes: list[int], repeats: int, n_num: int, n_cat: int, workdir: Pat
                 if res["state"] != "success":
                     raise SystemExit(f"DAG run {i} at {rows} rows ended {res['state']}: {res['tasks']}")
                 dag_runs.append({**res, "wall_s": wall})
-                res, wall = _run(["--child-floor", str(data), str(n_num), str(n_cat)], env)
+                res, wall = _run(["--child-floor", str(data), str(n_num), str(n_cat)], floor_env)
                 floor_runs.append({**res, "wall_s": wall})
                 print(
                     f"orchestration: {rows} rows run {i + 1}: DAG {dag_runs[-1]['wall_s']:.1f} s, "
@@ -425,6 +430,12 @@ def main() -> None:
     parser.add_argument("--categorical", type=int, default=6)
     parser.add_argument("--workdir", type=Path, help="default: a temporary directory")
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="OpenMP/BLAS threads on both sides; 0: the libraries' default (%(default)s)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=ROOT / "benchmarks" / "results" / "orchestration_bench.json"
     )
     parser.add_argument("--child-dag", help=argparse.SUPPRESS)
@@ -440,7 +451,8 @@ def main() -> None:
     sizes = [int(s) for s in args.rows.split(",")] + ([10_000_000] if args.big else [])
     with tempfile.TemporaryDirectory(prefix="mlcycle-orch-bench-") as tmp:
         workdir = args.workdir or Path(tmp)
-        raw = measure(sizes, args.repeats, args.numeric, args.categorical, workdir)
+        raw = measure(sizes, args.repeats, args.numeric, args.categorical, workdir, args.threads or None)
+    raw["threads"] = args.threads or "library default"
     summary = summarise(raw)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
