@@ -304,7 +304,13 @@ def start_mlflow(workdir: Path) -> tuple[Any, str]:
 
 
 def measure(
-    sizes: list[int], repeats: int, n_num: int, n_cat: int, workdir: Path, threads: int | None = None
+    sizes: list[int],
+    repeats: int,
+    n_num: int,
+    n_cat: int,
+    workdir: Path,
+    threads: int | None = None,
+    partial: Path | None = None,
 ) -> dict[str, Any]:
     from tests.support.fixtures import stop_process_group
 
@@ -354,7 +360,9 @@ def measure(
                     f"floor {floor_runs[-1]['wall_s']:.1f} s",
                     file=sys.stderr,
                 )
-            out["sizes"][rows] = {"data": info, "dag": dag_runs, "floor": floor_runs}
+                out["sizes"][rows] = {"data": info, "dag": dag_runs, "floor": floor_runs}
+                if partial:  # what has run so far survives an interrupted (long) run
+                    partial.write_text(json.dumps(out, default=str))
             data.unlink()
     finally:
         stop_process_group(server)
@@ -394,18 +402,18 @@ def summarise(raw: dict[str, Any]) -> dict[str, Any]:
 
 def table(summary: dict[str, Any]) -> str:
     lines = [
-        "| rows | DAG s (dag.test s) | floor s (work s) | DAG/floor | r vs 1k | peak RSS MB DAG / floor | Arrow MB | AUC DAG / floor | runs |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| rows | DAG s (dag.test s) | floor s (work s) | DAG/floor | r vs 1k | peak RSS MB DAG / floor | Arrow MB | DAG peak/Arrow | AUC DAG / floor | runs |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n, r in sorted(summary["by_rows"].items()):
         lines.append(
             f"| {n:,} | {r['dag_s']:.1f} ({r['dag_test_s']:.1f}) | {r['floor_s']:.1f} ({r['floor_work_s']:.1f}) "
             f"| {r['dag_s'] / r['floor_s']:.2f} | {r['r']:.2f} | {r['dag_peak_mb']:.0f} / {r['floor_peak_mb']:.0f} "
-            f"| {r['arrow_mb']:.0f} | {r['dag_auc']:.3f} / {r['floor_auc']:.3f} | {r['runs']} |"
+            f"| {r['arrow_mb']:.0f} | {r['dag_peak_mb'] / max(r['arrow_mb'], 1e-9):.1f} | {r['dag_auc']:.3f} / {r['floor_auc']:.3f} | {r['runs']} |"
             if "r" in r
             else f"| {n:,} | {r['dag_s']:.1f} ({r['dag_test_s']:.1f}) | {r['floor_s']:.1f} ({r['floor_work_s']:.1f}) "
             f"| {r['dag_s'] / r['floor_s']:.2f} | - | {r['dag_peak_mb']:.0f} / {r['floor_peak_mb']:.0f} "
-            f"| {r['arrow_mb']:.0f} | {r['dag_auc']:.3f} / {r['floor_auc']:.3f} | {r['runs']} |"
+            f"| {r['arrow_mb']:.0f} | {r['dag_peak_mb'] / max(r['arrow_mb'], 1e-9):.1f} | {r['dag_auc']:.3f} / {r['floor_auc']:.3f} | {r['runs']} |"
         )
     lines += ["", "Per task (median s / peak RSS MB while the task ran):", ""]
     sizes = sorted(summary["by_rows"])
@@ -451,7 +459,10 @@ def main() -> None:
     sizes = [int(s) for s in args.rows.split(",")] + ([10_000_000] if args.big else [])
     with tempfile.TemporaryDirectory(prefix="mlcycle-orch-bench-") as tmp:
         workdir = args.workdir or Path(tmp)
-        raw = measure(sizes, args.repeats, args.numeric, args.categorical, workdir, args.threads or None)
+        partial = args.out.with_suffix(".partial.json")
+        raw = measure(
+            sizes, args.repeats, args.numeric, args.categorical, workdir, args.threads or None, partial
+        )
     raw["threads"] = args.threads or "library default"
     summary = summarise(raw)
     args.out.parent.mkdir(parents=True, exist_ok=True)
