@@ -40,7 +40,7 @@ audit: install
 	$(VENV)/bin/pip-audit --strict --progress-spinner off --no-deps --disable-pip -r requirements.lock
 
 bench: install
-	$(PY) benchmarks/drift_bench.py
+	nice -n 5 $(PY) benchmarks/run_all.py
 
 up: install
 	$(VENV)/bin/mlcycle up

@@ -30,6 +30,8 @@ SCHEDULE_PRESETS = (
     "@quarterly",
     "@yearly",
 )
+# libyaml's safe loader parses a pipeline YAML ~10x faster than the pure-Python one (DAG parse time)
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?LW#]+$")
 
 # Great Expectations 1.x core expectations that run on a pandas batch (tests keep this list honest).
@@ -539,7 +541,7 @@ def parse_pipeline(text: str, path: str, name: str | None = None) -> Pipeline:
             path, [f"file name {name!r}: use lowercase letters, digits and '_' (it becomes the DAG id)"]
         )
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         raise ConfigError(path, [f"not valid YAML (only plain YAML is accepted, no tags): {exc}"]) from exc
     except RecursionError as exc:

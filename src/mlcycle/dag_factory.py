@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, Param, get_current_context, task
+from airflow.sdk import DAG, Param, get_current_context, get_parsing_context, task
 
-from mlcycle.config import LOWER_IS_BETTER, Pipeline, load_all
+from mlcycle.config import LOWER_IS_BETTER, Pipeline, load_all, load_pipeline, pipeline_files
 from mlcycle.errors import MlcycleError
 from mlcycle.links import attach_links
 from mlcycle.placement import place_tasks
@@ -428,9 +428,27 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
     return dag
 
 
+def _pipelines_for_task(directory: str | None) -> list[Pipeline] | None:
+    """When a worker parses this file to run one task, just that DAG's pipeline (else None: all).
+
+    Airflow names the DAG it parses for in the parsing context; a worker then needs one YAML, not
+    every pipeline's DAGs (with 100 pipelines that is most of a task's start-up).
+    """
+    dag_id = get_parsing_context().dag_id
+    if not dag_id or "__" not in dag_id:
+        return None
+    name = dag_id.rsplit("__", 1)[0]
+    files = [f for f in pipeline_files(directory) if f.stem == name]
+    if len(files) != 1:
+        return None  # unknown or ambiguous: the full load reports it
+    pipe = load_pipeline(files[0])
+    return [pipe] if dag_id in (pipe.train_dag_id, pipe.monitor_dag_id) else None
+
+
 def build_dags(directory: str | None = None) -> dict[str, DAG]:
     """Every pipeline's DAGs by dag_id; any invalid YAML fails the parse with all errors listed."""
-    pipes, errors = load_all(directory)
+    only = _pipelines_for_task(directory)
+    pipes, errors = (only, []) if only is not None else load_all(directory)
     if errors:
         problems = [line for err in errors for line in str(err).splitlines()]
         raise MlcycleError("invalid pipeline YAML; fix it or run `mlcycle lint`:\n" + "\n".join(problems))

@@ -56,8 +56,10 @@ def predict(pipe: Pipeline, model: Any, X: pd.DataFrame) -> dict[str, Any]:
 
     if not pipe.config.model.is_classification:
         return {PREDICTION: np.asarray(model.predict(X), dtype="float64")}
-    labels = model.predict(X)
     proba = model.predict_proba(X)  # every classifier in the allow-list has it
+    # the label is the most probable class, as each allow-listed classifier's predict() decides it:
+    # one pass of the model over X instead of two (half of the drift reference's cost in training)
+    labels = np.asarray(model.classes_)[proba.argmax(axis=1)]
     classes = list(model.classes_)
     if pipe.config.model.task == "binary_classification":
         pos = 1 if 1 in classes else classes[-1]

@@ -79,17 +79,26 @@ def check_data(env: Env, snapshot: dict[str, Any]) -> dict[str, Any]:
 
 
 def train(env: Env, snapshot: dict[str, Any]) -> dict[str, Any]:
+    from mlcycle.threads import compute_threads
     from mlcycle.training import train_model
 
     frame = load_snapshot(env.store, snapshot["key"])
-    result = train_model(
-        env.pipe, frame, snapshot, env.ctx, env.settings.tracking_uri, env.settings.mlflow_artifact_root
-    )
+    with compute_threads():
+        result = train_model(
+            env.pipe, frame, snapshot, env.ctx, env.settings.tracking_uri, env.settings.mlflow_artifact_root
+        )
     log.info("trained %s in MLflow run %s", env.pipe.config.model.estimator, result.run_id)
     return result.to_dict()
 
 
 def evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
+    from mlcycle.threads import compute_threads
+
+    with compute_threads():
+        return _evaluate(env, snapshot, trained)
+
+
+def _evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
     import mlflow
 
     from mlcycle.decisions import ChampionScore

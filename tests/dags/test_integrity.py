@@ -120,3 +120,23 @@ def test_invalid_yaml_fails_the_parse_naming_file_and_key(tmp_path: Path) -> Non
     )
     assert proc.returncode != 0
     assert f"{tmp_path / 'broken.yaml'}: model.params.max_depth: must be >= 1" in proc.stderr
+
+
+def test_worker_parse_builds_only_the_dags_of_the_task_being_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker names the DAG it parses for: only that pipeline's YAML is read and its DAGs built."""
+    text = (ROOT / "config" / "pipelines" / "churn.yaml").read_text()
+    for name in ("alpha", "beta"):
+        (tmp_path / f"{name}.yaml").write_text(text)
+    (tmp_path / "gamma.yaml").write_text(text.replace("max_depth: 6", "max_depth: 0"))  # invalid, not read
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "beta__monitor")
+    assert set(_probe(tmp_path)["dags"]) == {"beta__train", "beta__monitor"}
+    # a DAG id no YAML matches: everything is loaded, and the invalid file still fails the parse
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "nope__train")
+    env = {**os.environ, "MLCYCLE_CONFIG_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, str(PROBE)], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+    assert proc.returncode != 0
+    assert "gamma.yaml: model.params.max_depth: must be >= 1" in proc.stderr
