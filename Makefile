@@ -14,7 +14,9 @@ install: $(VENV)/.installed
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check uv==0.13.8
-	$(UV) pip install -q --python $(PY) -r requirements.lock
+	# .pyc at install time: with PYTHONDONTWRITEBYTECODE set, every task process would otherwise
+	# compile Airflow from source (benchmarks/README.md, task start)
+	$(UV) pip install -q --compile-bytecode --python $(PY) -r requirements.lock
 	$(UV) pip install -q --python $(PY) --no-deps -e .
 	touch $@
 
