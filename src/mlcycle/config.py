@@ -234,6 +234,13 @@ class RegistryConfig(_Strict):
     model_name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]+$")
 
 
+class PromotionConfig(_Strict):
+    """``auto``: a model that passes the gate becomes champion. ``manual``: it becomes ``challenger``
+    and waits for ``mlcycle approve`` or the ``<name>__approve`` DAG."""
+
+    mode: Literal["auto", "manual"] = "auto"
+
+
 SCHEDULE_CRON = {
     "@hourly": "0 * * * *",
     "@daily": "0 0 * * *",
@@ -348,6 +355,7 @@ class PipelineConfig(_Strict):
     evaluation: EvaluationConfig
     notifications: NotificationsConfig = NotificationsConfig()
     registry: RegistryConfig = RegistryConfig()
+    promotion: PromotionConfig = PromotionConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
 
     @field_validator("schedule")
@@ -412,6 +420,14 @@ class Pipeline(BaseModel):
     @property
     def monitor_dag_id(self) -> str:
         return f"{self.name}__monitor"
+
+    @property
+    def rollback_dag_id(self) -> str:
+        return f"{self.name}__rollback"
+
+    @property
+    def approve_dag_id(self) -> str:
+        return f"{self.name}__approve"
 
     def data_columns(self) -> list[str]:
         """Every column a snapshot keeps: features, target, timestamp, id and slices."""
