@@ -156,20 +156,28 @@ class RegistryLock:
                 name, tags=tags, description="mlcycle alias lock: deleted when released"
             )
         except MlflowException as exc:
-            if "RESOURCE_ALREADY_EXISTS" in str(exc.error_code):
+            # On a unique-key clash the server reads the existing model back to word its error; when
+            # the holder released it in between, that read fails with RESOURCE_DOES_NOT_EXIST: lost too.
+            if str(exc.error_code) in ("RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"):
                 return False
             raise
         return True
 
     def _holder(self) -> dict[str, str] | None:
+        """The lock's tags, with its expiry: tagged, else (tags not visible yet) creation + ttl."""
         from mlflow.exceptions import MlflowException
 
         try:
-            return dict(self.client.get_registered_model(self.lock_name).tags)
+            model = self.client.get_registered_model(self.lock_name)
         except MlflowException as exc:
             if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code):
                 return None
             raise
+        tags = dict(model.tags)
+        if "mlcycle.lock.expires_at" not in tags:
+            created = datetime.fromtimestamp((model.creation_timestamp or 0) / 1000, UTC)
+            tags["mlcycle.lock.expires_at"] = (created + self.ttl).isoformat()
+        return tags
 
     def _delete_if_token(self, token: str) -> None:
         from mlflow.exceptions import MlflowException
@@ -196,7 +204,7 @@ class RegistryLock:
                 return
             holder = self._holder()
             if holder is not None and datetime.fromisoformat(holder["mlcycle.lock.expires_at"]) < now:
-                stale = holder["mlcycle.lock.token"]
+                stale = holder.get("mlcycle.lock.token", "untagged")
                 if self._create(f"{self.lock_name}.broken-{stale}", {"mlcycle.lock.broken_by": self.owner}):
                     self._delete_if_token(stale)
                 continue
