@@ -234,6 +234,13 @@ class RegistryConfig(_Strict):
     model_name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]+$")
 
 
+class ModelCardConfig(_Strict):
+    """Text for each version's model card that no run can measure."""
+
+    intended_use: str = ""
+    known_limitations: list[str] = Field(default_factory=list)
+
+
 class PromotionConfig(_Strict):
     """``auto``: a model that passes the gate becomes champion. ``manual``: it becomes ``challenger``
     and waits for ``mlcycle approve`` or the ``<name>__approve`` DAG."""
@@ -356,6 +363,7 @@ class PipelineConfig(_Strict):
     notifications: NotificationsConfig = NotificationsConfig()
     registry: RegistryConfig = RegistryConfig()
     promotion: PromotionConfig = PromotionConfig()
+    model_card: ModelCardConfig = ModelCardConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
 
     @field_validator("schedule")

@@ -209,7 +209,14 @@ def register_and_promote(
         **env.ctx.tags(),
     }
     ref = registry.register(trained["run_id"], trained["model_uri"], tags)
-    outcome: dict[str, Any] = {"model_name": ref.name, "version": ref.version, "verdict": decision["verdict"]}
+    card_uri = log_model_card(env, ref.version, trained["run_id"], snapshot, evaluation, decision)
+    registry.tag_version(ref.version, {"mlcycle.model_card": card_uri})
+    outcome: dict[str, Any] = {
+        "model_name": ref.name,
+        "version": ref.version,
+        "verdict": decision["verdict"],
+        "model_card": card_uri,
+    }
     via = f"DAG {env.ctx.dag_id} run {env.ctx.run_id}"
     by = airflow_actor()
     reasons = list(decision["reasons"])
@@ -267,3 +274,33 @@ def register_and_promote(
     env.publish_json("promotion.json", outcome)
     log.info("model %s v%s: %s", ref.name, ref.version, outcome["why"])
     return outcome
+
+
+def log_model_card(
+    env: Env,
+    version: str,
+    run_id: str,
+    snapshot: dict[str, Any],
+    evaluation: dict[str, Any],
+    decision: dict[str, Any],
+) -> str:
+    """Write the version's model card into its MLflow run and the run records; return its URI."""
+    import mlflow
+
+    from mlcycle.model_card import CARD_PATH, render_model_card
+
+    checks = json.loads(env.store.read_bytes(env.record_key("data_checks.json")))["summary"]
+    mlflow.set_tracking_uri(env.settings.tracking_uri)
+    run_tags = mlflow.get_run(run_id).data.tags
+    lineage = {
+        "MLflow run": run_id,
+        "Airflow run": f"{env.ctx.dag_id} {env.ctx.run_id} (logical date {env.ctx.logical_date})",
+        "config": f"{env.pipe.path} sha256 {env.pipe.config_sha256}",
+        "git commit": f"{run_tags.get('mlcycle.git_commit')} ({run_tags.get('mlcycle.git_commit_source')})",
+        "full lineage": f"mlcycle lineage {env.pipe.name} {version}",
+    }
+    card = render_model_card(env.pipe, version, snapshot, checks, evaluation, decision, lineage)
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_text(card, CARD_PATH)
+    env.store.publish_bytes(card.encode(), env.record_key("model_card.md"))
+    return f"runs:/{run_id}/{CARD_PATH}"

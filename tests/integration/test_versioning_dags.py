@@ -43,7 +43,14 @@ def _run_manual(build: Callable[..., Any], conf: dict[str, Any]) -> tuple[str, s
 
 @pytest.fixture(scope="module")
 def manual_run(demo_dir: Path, write_pipeline: Callable[..., str]):
-    name = write_pipeline("vers_manual", {"registry": {"model_name": MODEL}, "promotion": {"mode": "manual"}})
+    name = write_pipeline("vers_manual", {
+            "registry": {"model_name": MODEL},
+            "promotion": {"mode": "manual"},
+            "model_card": {
+                "intended_use": "Churn scoring for retention offers.",
+                "known_limitations": ["Not for credit decisions."],
+            },
+        })
     return run_training(name, logical_date=LOGICAL_DATE)
 
 
@@ -93,6 +100,20 @@ def test_lineage_of_a_version_trained_by_a_real_dag_run_is_complete(manual_run, 
     run = _registry().client.get_run(lin["mlflow_run_id"])
     assert run.data.tags["airflow.run_id"] == s.run_id  # the run this DAG run trained
     assert lin["replaced"] == "none"  # approved while there was no champion
+
+    card_uri = _registry().version_tags(version)["mlcycle.model_card"]
+    assert card_uri == f"runs:/{lin['mlflow_run_id']}/model_card/model_card.md"
+    assert s.records["promotion"]["model_card"] == card_uri
+    import mlflow
+
+    mlflow.set_tracking_uri(load_settings().tracking_uri)
+    card = mlflow.artifacts.load_text(card_uri)
+    assert f"# Model card: {MODEL} v{version}" in card
+    assert "Churn scoring for retention offers" in card  # intended use, from the YAML
+    assert snap["sha256"] in card and f"Rows: {snap['rows']}" in card
+    assert "Passed: 9/9" in card and "| plan = basic |" in card  # checks and per-slice metrics
+    assert "No champion when this version was evaluated." in card
+    assert "Not for credit decisions." in card  # known limitations, from the YAML
 
     assert main(["lineage", "vers_manual", version]) == 0
     out = capsys.readouterr().out
