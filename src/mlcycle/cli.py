@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from mlcycle.errors import ConfigError, MlcycleError
 
@@ -31,6 +32,7 @@ def _cmd_lint(args: argparse.Namespace) -> int:
         good = still_good
     for pipe in good:
         dags = [pipe.train_dag_id] + ([pipe.monitor_dag_id] if pipe.config.monitoring_enabled else [])
+        dags += [pipe.rollback_dag_id, pipe.approve_dag_id]
         print(f"ok    {pipe.path} -> DAGs {', '.join(dags)}")
     for err in bad:
         print(str(err), file=sys.stderr)
@@ -116,6 +118,113 @@ def _cmd_up(args: argparse.Namespace) -> int:
     return standalone(port=args.port)
 
 
+def _versioning_args(args: argparse.Namespace) -> tuple:  # (Pipeline, Settings)
+    from mlcycle.config import find_pipeline
+    from mlcycle.settings import load_settings
+
+    return find_pipeline(args.pipeline), load_settings()
+
+
+def _cli_via(args: argparse.Namespace) -> str:
+    return "CLI: mlcycle " + " ".join(sys.argv[1:] or [args.command])
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    import json
+
+    from mlcycle.versioning import history, render_history
+
+    pipe, settings = _versioning_args(args)
+    events = history(pipe, settings)
+    print(json.dumps(events, indent=2) if args.json else render_history(pipe.model_name, events))
+    return 0
+
+
+def _cmd_rollback(args: argparse.Namespace) -> int:
+    from mlcycle.versioning import cli_actor, rollback
+
+    pipe, settings = _versioning_args(args)
+    done = rollback(
+        pipe,
+        settings,
+        to=args.to,
+        reason=args.reason,
+        by=args.by or cli_actor(),
+        via=_cli_via(args),
+        force=args.force,
+    )
+    forced = " (FORCED: it never passed the gate)" if done["forced"] else ""
+    print(f"{done['model']}: champion rolled back from v{done['from_version']} to v{done['to_version']}{forced}")
+    return 0
+
+
+def _cmd_approve(args: argparse.Namespace) -> int:
+    from mlcycle.versioning import approve, cli_actor
+
+    pipe, settings = _versioning_args(args)
+    done = approve(
+        pipe, settings, version=args.version, reason=args.reason, by=args.by or cli_actor(), via=_cli_via(args)
+    )
+    print(f"{done['model']}: v{done['version']} approved and promoted to champion "
+          f"(replaced v{done['replaced'] or '-'})")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    import json
+
+    from mlcycle.versioning import render_status, status
+
+    pipe, settings = _versioning_args(args)
+    result = status(pipe, settings)
+    print(json.dumps(result, indent=2, default=str) if args.json else render_status(result))
+    return 0
+
+
+def _cmd_lineage(args: argparse.Namespace) -> int:
+    import json
+
+    from mlcycle.versioning import lineage, render_lineage
+
+    pipe, settings = _versioning_args(args)
+    result = lineage(pipe, settings, args.version)
+    print(json.dumps(result, indent=2, default=str) if args.json else render_lineage(result))
+    return 1 if result["missing"] else 0
+
+
+def _add_versioning_commands(sub: Any) -> None:
+    hist = sub.add_parser("history", help="every alias move of a pipeline's model (promotions, rollbacks, approvals)")
+    hist.add_argument("pipeline", help="pipeline name (the YAML file stem)")
+    hist.add_argument("--json", action="store_true", help="print the events as JSON")
+    hist.set_defaults(func=_cmd_history)
+
+    rb = sub.add_parser("rollback", help="move champion back to the previous (or a given) version")
+    rb.add_argument("pipeline", help="pipeline name (the YAML file stem)")
+    rb.add_argument("--to", metavar="VERSION", help="version to roll back to (default: the previous champion)")
+    rb.add_argument("--force", action="store_true", help="allow a version that never passed the gate")
+    rb.add_argument("--reason", default="", help="why (recorded in the history)")
+    rb.add_argument("--by", help="who (default: the OS user)")
+    rb.set_defaults(func=_cmd_rollback)
+
+    ap = sub.add_parser("approve", help="promote the waiting challenger (promotion.mode: manual)")
+    ap.add_argument("pipeline", help="pipeline name (the YAML file stem)")
+    ap.add_argument("--version", help="version to approve (default: the challenger)")
+    ap.add_argument("--reason", required=True, help="why (recorded in the history)")
+    ap.add_argument("--by", help="who (default: the OS user)")
+    ap.set_defaults(func=_cmd_approve)
+
+    st = sub.add_parser("status", help="champion, challenger, their metrics, last training and monitoring runs")
+    st.add_argument("pipeline", help="pipeline name (the YAML file stem)")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=_cmd_status)
+
+    li = sub.add_parser("lineage", help="what a model version was trained from and by (exit 1 if incomplete)")
+    li.add_argument("pipeline", help="pipeline name (the YAML file stem)")
+    li.add_argument("version", help="model version number")
+    li.add_argument("--json", action="store_true")
+    li.set_defaults(func=_cmd_lineage)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mlcycle", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -165,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="airflow standalone with this project's dags, plugins and config")
     up.add_argument("--port", type=int, default=8080)
     up.set_defaults(func=_cmd_up)
+    _add_versioning_commands(sub)
     return parser
 
 

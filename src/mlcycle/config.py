@@ -258,6 +258,20 @@ class ExecutionConfig(_Strict):
     light: TaskPlacement = TaskPlacement()
 
 
+class ModelCardConfig(_Strict):
+    """Text for each version's model card that no run can measure."""
+
+    intended_use: str = ""
+    known_limitations: list[str] = Field(default_factory=list)
+
+
+class PromotionConfig(_Strict):
+    """``auto``: a model that passes the gate becomes champion. ``manual``: it becomes ``challenger``
+    and waits for ``mlcycle approve`` or the ``<name>__approve`` DAG."""
+
+    mode: Literal["auto", "manual"] = "auto"
+
+
 SCHEDULE_CRON = {
     "@hourly": "0 * * * *",
     "@daily": "0 0 * * *",
@@ -371,6 +385,8 @@ class PipelineConfig(_Strict):
     evaluation: EvaluationConfig
     notifications: NotificationsConfig = NotificationsConfig()
     registry: RegistryConfig = RegistryConfig()
+    promotion: PromotionConfig = PromotionConfig()
+    model_card: ModelCardConfig = ModelCardConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     execution: ExecutionConfig = ExecutionConfig()
 
@@ -436,6 +452,14 @@ class Pipeline(BaseModel):
     @property
     def monitor_dag_id(self) -> str:
         return f"{self.name}__monitor"
+
+    @property
+    def rollback_dag_id(self) -> str:
+        return f"{self.name}__rollback"
+
+    @property
+    def approve_dag_id(self) -> str:
+        return f"{self.name}__approve"
 
     def data_columns(self) -> list[str]:
         """Every column a snapshot keeps: features, target, timestamp, id and slices."""

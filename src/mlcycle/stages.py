@@ -88,7 +88,29 @@ def train(env: Env, snapshot: dict[str, Any]) -> dict[str, Any]:
             env.pipe, frame, snapshot, env.ctx, env.settings.tracking_uri, env.settings.mlflow_artifact_root
         )
     log.info("trained %s in MLflow run %s", env.pipe.config.model.estimator, result.run_id)
+    record_data_checks(env, result.run_id)
     return result.to_dict()
+
+
+def record_data_checks(env: Env, run_id: str) -> None:
+    """Copy this run's data-check result into the MLflow run, for lineage."""
+    import mlflow
+
+    checks = json.loads(env.store.read_bytes(env.record_key("data_checks.json")))
+    summary = checks["summary"]
+    mlflow.set_tracking_uri(env.settings.tracking_uri)
+    with mlflow.start_run(run_id=run_id):
+        mlflow.set_tags(
+            {
+                "mlcycle.data_checks": "passed" if summary["success"] else "failed",
+                "mlcycle.data_checks_summary": (
+                    f"{summary['evaluated'] - len(summary['failures'])}/{summary['evaluated']} "
+                    f"expectations passed on {summary['rows']} rows"
+                ),
+                "mlcycle.data_checks_uri": env.store.uri(env.record_key("data_checks.json")),
+            }
+        )
+        mlflow.log_dict(summary, "lineage/data_checks.json")
 
 
 def evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
@@ -181,7 +203,8 @@ def register_and_promote(
     env: Env, trained: dict[str, Any], snapshot: dict[str, Any], decision: dict[str, Any], skip: bool
 ) -> dict[str, Any]:
     from mlcycle.errors import PromotionError
-    from mlcycle.registry import CHALLENGER, CHAMPION, MlflowRegistry, decision_tags, promote
+    from mlcycle.registry import CHAMPION, MlflowRegistry, decision_tags, promote, set_challenger
+    from mlcycle.versioning import airflow_actor, alias_event
 
     pipe = env.pipe
     registry = MlflowRegistry(pipe.model_name, env.settings.tracking_uri)
@@ -195,18 +218,56 @@ def register_and_promote(
         **env.ctx.tags(),
     }
     ref = registry.register(trained["run_id"], trained["model_uri"], tags)
-    outcome: dict[str, Any] = {"model_name": ref.name, "version": ref.version, "verdict": decision["verdict"]}
+    card_uri = log_model_card(env, ref.version, trained["run_id"], snapshot, evaluation, decision)
+    registry.tag_version(ref.version, {"mlcycle.model_card": card_uri})
+    outcome: dict[str, Any] = {
+        "model_name": ref.name,
+        "version": ref.version,
+        "verdict": decision["verdict"],
+        "model_card": card_uri,
+    }
+    via = f"DAG {env.ctx.dag_id} run {env.ctx.run_id}"
+    by = airflow_actor()
+    reasons = list(decision["reasons"])
     if not decision["promote"]:
         outcome.update(promoted=False, why="rejected by validate_model; no alias moved")
     elif skip:
-        registry.move_alias(CHALLENGER, ref.version)
+        set_challenger(
+            registry,
+            ref.version,
+            alias_event("challenger", "passed the gate; skip_promotion param: champion not moved", by, via,
+                        reasons),
+        )
         registry.tag_version(ref.version, {"mlcycle.promotion": "skipped (skip_promotion param)"})
         outcome.update(
             promoted=False, why="passed and set as challenger; champion not moved (skip_promotion param)"
         )
+    elif pipe.config.promotion.mode == "manual" and not decision.get("forced"):
+        set_challenger(
+            registry,
+            ref.version,
+            alias_event("challenger", "passed the gate; promotion.mode is manual: awaiting approval", by,
+                        via, reasons),
+        )
+        registry.tag_version(ref.version, {"mlcycle.promotion": "awaiting approval"})
+        outcome.update(
+            promoted=False,
+            awaiting_approval=True,
+            why=f"passed and set as challenger; awaiting approval (mlcycle approve {pipe.name} or "
+            f"the {pipe.name}__approve DAG)",
+        )
     else:
+        forced = bool(decision.get("forced"))
+        event = alias_event(
+            "force_promote" if forced else "promote",
+            "forced by the force_promote param" if forced else "passed the validation gate",
+            by,
+            via,
+            reasons,
+            forced=forced,
+        )
         try:
-            replaced = promote(registry, ref.version, decision.get("champion_version"))
+            replaced = promote(registry, ref.version, decision.get("champion_version"), event)
         except PromotionError:
             registry.tag_version(ref.version, {"mlcycle.promotion": "refused: champion moved"})
             raise
@@ -222,3 +283,33 @@ def register_and_promote(
     env.publish_json("promotion.json", outcome)
     log.info("model %s v%s: %s", ref.name, ref.version, outcome["why"])
     return outcome
+
+
+def log_model_card(
+    env: Env,
+    version: str,
+    run_id: str,
+    snapshot: dict[str, Any],
+    evaluation: dict[str, Any],
+    decision: dict[str, Any],
+) -> str:
+    """Write the version's model card into its MLflow run and the run records; return its URI."""
+    import mlflow
+
+    from mlcycle.model_card import CARD_PATH, render_model_card
+
+    checks = json.loads(env.store.read_bytes(env.record_key("data_checks.json")))["summary"]
+    mlflow.set_tracking_uri(env.settings.tracking_uri)
+    run_tags = mlflow.get_run(run_id).data.tags
+    lineage = {
+        "MLflow run": run_id,
+        "Airflow run": f"{env.ctx.dag_id} {env.ctx.run_id} (logical date {env.ctx.logical_date})",
+        "config": f"{env.pipe.path} sha256 {env.pipe.config_sha256}",
+        "git commit": f"{run_tags.get('mlcycle.git_commit')} ({run_tags.get('mlcycle.git_commit_source')})",
+        "full lineage": f"mlcycle lineage {env.pipe.name} {version}",
+    }
+    card = render_model_card(env.pipe, version, snapshot, checks, evaluation, decision, lineage)
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_text(card, CARD_PATH)
+    env.store.publish_bytes(card.encode(), env.record_key("model_card.md"))
+    return f"runs:/{run_id}/{CARD_PATH}"

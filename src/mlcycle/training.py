@@ -128,21 +128,35 @@ def target_values(pipe: Pipeline, frame: pd.DataFrame) -> pd.Series:
 
 
 def git_commit() -> str:
+    return git_commit_info()[0]
+
+
+def git_commit_info() -> tuple[str, str]:
+    """The commit the code was trained from, and where it came from (or why it is ``unknown``)."""
     env = os.environ.get("MLCYCLE_GIT_COMMIT")
     if env:
-        return env
+        return env, "from MLCYCLE_GIT_COMMIT"
+    root = project_root()
     try:
         out = subprocess.run(  # nosec B603 B607  # fixed argv; git from PATH on purpose; failure tolerated
             ["git", "rev-parse", "HEAD"],
-            cwd=project_root(),
+            cwd=root,
             capture_output=True,
             text=True,
             timeout=5,
             check=True,
         )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
+    except OSError as exc:
+        return "unknown", f"git could not run in {root} ({type(exc).__name__}); set MLCYCLE_GIT_COMMIT"
+    except subprocess.CalledProcessError as exc:
+        why = (exc.stderr or "").strip().splitlines()[:1] or [f"exit {exc.returncode}"]
+        return "unknown", f"{root} is not a git checkout ({why[0][:200]}); set MLCYCLE_GIT_COMMIT"
+    except subprocess.SubprocessError as exc:
+        return "unknown", f"git rev-parse failed in {root} ({type(exc).__name__}); set MLCYCLE_GIT_COMMIT"
+    commit = out.stdout.strip()
+    if not commit:
+        return "unknown", f"git rev-parse HEAD printed nothing in {root}; set MLCYCLE_GIT_COMMIT"
+    return commit, f"git rev-parse HEAD in {root}"
 
 
 def trusted_types(model: Any) -> list[str]:
@@ -222,6 +236,7 @@ def train_model(
         )
     exp_id = experiment_id(pipe, tracking_uri, artifact_root)
     estimator = build_pipeline(pipe)
+    commit, commit_source = git_commit_info()
     tags = {
         "mlcycle.pipeline": pipe.name,
         "mlcycle.config_path": pipe.path,
@@ -230,7 +245,8 @@ def train_model(
         "mlcycle.snapshot_sha256": snapshot["sha256"],
         "mlcycle.snapshot_rows": str(snapshot["rows"]),
         "mlcycle.window": f"{snapshot.get('window_start')}..{snapshot.get('window_end')}",
-        "mlcycle.git_commit": git_commit(),
+        "mlcycle.git_commit": commit,
+        "mlcycle.git_commit_source": commit_source,
         **ctx.tags(),
     }
     params = {

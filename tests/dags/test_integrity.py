@@ -63,7 +63,18 @@ def test_every_yaml_yields_its_dags(parsed: dict) -> None:
         "churn_regression__train",
         "churn_regression__monitor",
         "untimed__train",
+        *(f"{name}__{kind}" for name in ("churn", "churn_regression", "untimed") for kind in ("rollback", "approve")),
     }
+
+
+def test_rollback_and_approve_dags_are_manual_with_validated_params(parsed: dict) -> None:
+    for kind, params in (("rollback", ["force", "reason", "version"]), ("approve", ["reason", "version"])):
+        dag = parsed["dags"][f"churn__{kind}"]
+        assert dag["tasks"] == [kind]
+        assert dag["params"] == params
+        assert dag["timetable"] == "NullTimetable"  # schedule=None: triggered by a person
+        assert dag["doc_md"]
+        assert dag["retries"] == {kind: 0}  # a refused move fails once, loudly
 
 
 def test_monitor_tasks_run_in_order_on_data_intervals(parsed: dict) -> None:

@@ -133,7 +133,7 @@ def test_promote_with_stale_champion_moves_nothing(registry: MlflowRegistry, sto
 def test_promote_expecting_no_champion_when_one_appeared(registry: MlflowRegistry, store: Store) -> None:
     v1, v2 = (registry.register(r.run_id, r.model_uri, {}) for r in store.runs[:2])
     promote(registry, v1.version, None)
-    with pytest.raises(PromotionError, match="moved from vNone to v1"):
+    with pytest.raises(PromotionError, match="moved from no champion to v1"):
         promote(registry, v2.version, expected_champion=None)
     assert _aliases(registry) == {CHAMPION: "1", CHALLENGER: "1"}
 

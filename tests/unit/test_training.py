@@ -335,3 +335,19 @@ def test_run_context_tags_are_strings() -> None:
         "airflow.try_number": "2",
     }
     json.dumps(CTX.tags())
+
+
+def test_git_commit_outside_a_checkout_is_unknown_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlcycle.training import git_commit_info
+
+    monkeypatch.delenv("MLCYCLE_GIT_COMMIT", raising=False)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    monkeypatch.setenv("MLCYCLE_PROJECT_ROOT", str(tmp_path))
+    commit, source = git_commit_info()
+    assert commit == "unknown"
+    assert f"{tmp_path} is not a git checkout" in source and "MLCYCLE_GIT_COMMIT" in source
+    monkeypatch.setenv("MLCYCLE_PROJECT_ROOT", str(Path(__file__).resolve().parents[2]))
+    commit, source = git_commit_info()
+    assert len(commit) == 40 and source.startswith("git rev-parse HEAD")
