@@ -155,7 +155,7 @@ def build_training_dag(pipe: Pipeline) -> DAG:
                 description="Promote even if the gate rejects the model (recorded as forced).",
             ),
             "skip_promotion": Param(
-                False, type="boolean", description="Dry run: register and tag the version but move no alias."
+                False, type="boolean", description="Dry run: register the version; if it passes it becomes challenger, champion is not moved."
             ),
             "lookback_days": Param(
                 None,
