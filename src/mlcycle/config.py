@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from mlcycle.errors import ConfigError
 from mlcycle.estimators import CLASSIFICATION, ESTIMATORS, TaskType
+from mlcycle.safety import yaml_shape_problem
 
 PIPELINE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 SCHEDULE_PRESETS = (
@@ -565,7 +566,10 @@ def parse_pipeline(text: str, path: str, name: str | None = None) -> Pipeline:
             path, [f"file name {name!r}: use lowercase letters, digits and '_' (it becomes the DAG id)"]
         )
     try:
-        raw = yaml.load(text, Loader=SAFE_LOADER)
+        shape = yaml_shape_problem(text, SAFE_LOADER)
+        if shape:
+            raise ConfigError(path, [f"not valid YAML: {shape}"])
+        raw = yaml.load(text, Loader=SAFE_LOADER)  # nosec B506  # SAFE_LOADER is yaml's (C)SafeLoader
     except yaml.YAMLError as exc:
         raise ConfigError(path, [f"not valid YAML (only plain YAML is accepted, no tags): {exc}"]) from exc
     except RecursionError as exc:

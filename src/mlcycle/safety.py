@@ -14,6 +14,8 @@ import socket
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
+import yaml
+
 # Cloud instance-metadata names and addresses outside 169.254.0.0/16 and fe80::/10.
 METADATA_HOSTS = frozenset(
     {
@@ -108,4 +110,46 @@ def source_problem(source: str, data_root: Path, roots: list[str]) -> str | None
             )
     if roots and not any(_under(target, r if r.startswith("s3://") else posixpath.normpath(r)) for r in roots):
         return f"is outside the allowed roots ({ALLOWED_SOURCES_ENV}={','.join(roots)}); move the data or widen the roots"
+    return None
+
+
+# A pipeline YAML nests fewer than ten levels and has at most a few hundred nodes. libyaml's
+# composer recurses in C (a few thousand levels segfault the process: a dag-processor crash), and
+# aliases let a small file expand into billions of nodes for whatever walks it later.
+YAML_MAX_DEPTH = 64
+YAML_MAX_NODES = 100_000
+
+
+def yaml_shape_problem(text: str, loader: type) -> str | None:
+    """Why ``text`` is too deep or expands too far to be loaded, from libyaml's event stream alone.
+
+    Events are produced by a non-recursive state machine, so this is safe on any input; YAML syntax
+    errors propagate as ``yaml.YAMLError`` for the caller to report.
+    """
+    depth, nodes = 0, 0
+    open_anchors: list[tuple[str | None, int]] = []  # one entry per open collection
+    sizes: dict[str, int] = {}
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.AliasEvent):
+            nodes += sizes.get(event.anchor or "", 1)
+        elif isinstance(event, yaml.ScalarEvent):
+            nodes += 1
+            if event.anchor:
+                sizes[event.anchor] = 1
+        elif isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            nodes += 1
+            if depth > YAML_MAX_DEPTH:
+                return f"nested more than {YAML_MAX_DEPTH} levels deep; flatten the file"
+            open_anchors.append((event.anchor, nodes))
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+            anchor, start = open_anchors.pop()
+            if anchor:
+                sizes[anchor] = nodes - start + 1
+        if nodes > YAML_MAX_NODES:
+            return (
+                f"expands to more than {YAML_MAX_NODES:,} values (anchors and aliases included); "
+                "a pipeline needs far fewer: remove the repeated aliases"
+            )
     return None

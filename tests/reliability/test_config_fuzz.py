@@ -12,6 +12,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -155,7 +156,6 @@ def test_pathological_inputs() -> None:
 def test_yaml_construction_failures_are_config_errors() -> None:
     """PyYAML raises RecursionError/ValueError (not YAMLError) for these; the loader names the fix."""
     cases = {
-        "[" * 5000 + "]" * 5000: "nested too deeply",
         DEMO_TEXT.replace("start_date: 2025-07-01", "start_date: 2025-02-30"): "day is out of range for month",
         "retries: " + "9" * 5000 + "\n": "integer string conversion",
     }
@@ -166,3 +166,27 @@ def test_yaml_construction_failures_are_config_errors() -> None:
             assert (fragment in str(exc) and "quote it or fix it" in str(exc)) or "flatten" in str(exc)
         else:
             raise AssertionError(f"accepted: {text[:40]!r}")
+
+
+def test_deep_nesting_and_alias_bombs_are_refused_before_loading() -> None:
+    """libyaml's composer recurses in C: 100k levels segfaulted the process (found when the loader
+    moved to CSafeLoader). Depth and alias expansion are measured on the event stream first."""
+    deep_cases = [
+        "[" * 100_000 + "]" * 100_000,
+        "data: " + "{a: " * 20_000 + "1" + "}" * 20_000,
+        "data:\n" + "".join("  " * i + "a:\n" for i in range(1, 200)),
+    ]
+    for text in deep_cases:
+        with pytest.raises(ConfigError, match="nested more than 64 levels deep; flatten the file"):
+            parse_pipeline(text, PATH)
+    # nine levels of ten aliases each: 10**9 values for anything that walks the loaded structure
+    bomb = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    bomb += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    with pytest.raises(ConfigError, match="anchors and aliases included") as err:
+        parse_pipeline("\n".join(bomb) + "\n", PATH)
+    assert str(err.value).startswith(PATH)
+    # anchors and aliases of ordinary size still load
+    reuse = DEMO_TEXT.replace("owner: ml-platform", "owner: &who ml-platform").replace(
+        "tags: [demo, churn]", "tags: [demo, churn, *who]"
+    )
+    assert parse_pipeline(reuse, PATH).config.tags == ["demo", "churn", "ml-platform"]
