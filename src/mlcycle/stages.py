@@ -231,31 +231,21 @@ def register_and_promote(
     reasons = list(decision["reasons"])
     if not decision["promote"]:
         outcome.update(promoted=False, why="rejected by validate_model; no alias moved")
-    elif skip:
-        set_challenger(
-            registry,
-            ref.version,
-            alias_event("challenger", "passed the gate; skip_promotion param: champion not moved", by, via,
-                        reasons),
-        )
-        registry.tag_version(ref.version, {"mlcycle.promotion": "skipped (skip_promotion param)"})
-        outcome.update(
-            promoted=False, why="passed and set as challenger; champion not moved (skip_promotion param)"
-        )
-    elif pipe.config.promotion.mode == "manual" and not decision.get("forced"):
-        set_challenger(
-            registry,
-            ref.version,
-            alias_event("challenger", "passed the gate; promotion.mode is manual: awaiting approval", by,
-                        via, reasons),
-        )
-        registry.tag_version(ref.version, {"mlcycle.promotion": "awaiting approval"})
-        outcome.update(
-            promoted=False,
-            awaiting_approval=True,
-            why=f"passed and set as challenger; awaiting approval (mlcycle approve {pipe.name} or "
-            f"the {pipe.name}__approve DAG)",
-        )
+    elif skip or (pipe.config.promotion.mode == "manual" and not decision.get("forced")):
+        # the version waits as challenger: a dry run for good, a manual-mode one until approved
+        if skip:
+            because, tag = "skip_promotion param: champion not moved", "skipped (skip_promotion param)"
+            outcome.update(why="passed and set as challenger; champion not moved (skip_promotion param)")
+        else:
+            because, tag = "promotion.mode is manual: awaiting approval", "awaiting approval"
+            outcome.update(
+                awaiting_approval=True,
+                why=f"passed and set as challenger; awaiting approval (mlcycle approve {pipe.name} or "
+                f"the {pipe.name}__approve DAG)",
+            )
+        set_challenger(registry, ref.version, alias_event("challenger", f"passed the gate; {because}", by, via, reasons))
+        registry.tag_version(ref.version, {"mlcycle.promotion": tag})
+        outcome["promoted"] = False
     else:
         forced = bool(decision.get("forced"))
         event = alias_event(
