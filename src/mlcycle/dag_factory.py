@@ -273,7 +273,7 @@ backfill), false forbids it, empty follows the YAML; `action.json` records it.
 
 
 def _drift_alert(pipe: Pipeline, context: Any, text: str) -> dict[str, str]:
-    """Deliver a drift alert on every configured channel; return the channels that failed."""
+    """Deliver an alert (drift, fallback serving) on every configured channel; return the channels that failed."""
     notes = pipe.config.notifications
     failures: dict[str, str] = {}
     if notes.slack_conn_id:
@@ -365,8 +365,10 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
 
             from mlcycle import monitoring, stages
 
+            context = get_current_context()
+            env = stages.open_env(config_path, _run_context()[0])
             try:
-                return monitoring.score(stages.open_env(config_path, _run_context()[0]), window)
+                return monitoring.score(env, window, notify=lambda text: _drift_alert(env.pipe, context, text))
             except monitoring.NoChampionError as exc:
                 raise AirflowFailException(str(exc)) from exc
 

@@ -34,3 +34,11 @@ class PromotionError(MlcycleError):
 
 class StorageError(MlcycleError):
     """The artifact store could not read or publish an object."""
+
+
+class ModelIntegrityError(MlcycleError):
+    """A model artifact differs from what was registered, or is not a skops file of trusted types."""
+
+
+class FallbackError(MlcycleError):
+    """The champion cannot serve and no usable fallback was registered with it."""

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import math
-import tempfile
 import warnings
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlcycle.config import CLASSIFICATION_METRICS, REGRESSION_METRICS, Pipeline
@@ -116,11 +114,12 @@ def log_plots(pipe: Pipeline, model: Any, X: pd.DataFrame, y: pd.Series) -> list
     return names
 
 
-def load_sklearn_model(model_uri: str) -> Any:
-    import mlflow.sklearn
+def load_sklearn_model(model_uri: str, tags: dict[str, str] | None = None, label: str | None = None) -> Any:
+    """The model at ``model_uri``, its files checked against the checksum ``tags`` recorded at
+    training, deserialized by skops with the type allow-list only (see ``mlcycle.integrity``)."""
+    from mlcycle.integrity import load_verified_model
 
-    with tempfile.TemporaryDirectory(prefix="mlcycle-model-") as tmp:
-        return mlflow.sklearn.load_model(model_uri, dst_path=str(Path(tmp)))
+    return load_verified_model(model_uri, tags, label or model_uri)
 
 
 def metric_names(pipe: Pipeline) -> tuple[str, ...]:

@@ -27,8 +27,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REFERENCE_DIR = "reference"
-PREDICTION = "prediction"
+PREDICTION = "prediction"  # what is served: the model's output after the postprocess rules
+MODEL_PREDICTION = "model_prediction"  # the model's (or fallback's) own output; drift is measured on it
 PROBABILITY = "probability"
+CHAMPION_SERVED = "champion"
+FALLBACK = "fallback"
 
 
 class NoChampionError(MlcycleError):
@@ -270,14 +273,22 @@ def load_window(env: Env, start: datetime, end: datetime) -> dict[str, Any]:
 # --- scoring -------------------------------------------------------------------------------------
 
 
-def score(env: Env, window: dict[str, Any]) -> dict[str, Any]:
-    """Batch-score the window with the champion; publish a predictions table; measure quality on labels."""
+def score(
+    env: Env, window: dict[str, Any], notify: Callable[[str], dict[str, str]] | None = None
+) -> dict[str, Any]:
+    """Batch-score the window with the champion (or, when it cannot serve, its fallback), apply the
+    postprocess rules stored with it; publish a predictions table; measure quality on labels.
+
+    ``notify(text)`` sends on the configured channels and returns ``{channel: error}`` for failures.
+    """
+    import mlflow
     import numpy as np
     import pandas as pd
     import pyarrow as pa
 
-    from mlcycle.evaluation import compute_metrics, load_sklearn_model
+    from mlcycle.evaluation import compute_metrics
     from mlcycle.registry import CHAMPION, MlflowRegistry
+    from mlcycle.rules import apply_rules
     from mlcycle.training import feature_frame
 
     pipe = env.pipe
@@ -288,10 +299,14 @@ def score(env: Env, window: dict[str, Any]) -> dict[str, Any]:
             f"model {pipe.model_name!r} has no '{CHAMPION}' alias yet: run {pipe.train_dag_id} first "
             "(the monitor scores windows with the champion)"
         )
-    model = load_sklearn_model(champion.uri)
+    mlflow.set_tracking_uri(env.settings.tracking_uri)
+    tags = registry.version_tags(champion.version)
     frame = load_snapshot(env.store, window["key"])
     X = feature_frame(pipe, frame)
-    outputs = predict(pipe, model, X)
+    served = serve(env, champion, tags, X)
+    model, outputs = served.model, served.outputs
+    rules, rules_sha = stored_rules(champion, tags)
+    final, fired = apply_rules(X, outputs[PREDICTION], rules)
     spec = window_spec(pipe)
     data = pipe.config.data
     scored_at = datetime.now(UTC)
@@ -303,10 +318,13 @@ def score(env: Env, window: dict[str, Any]) -> dict[str, Any]:
             preds[col] = frame[col].to_numpy()
     for col in data.features.all:
         preds[col] = X[col].to_numpy()
-    preds[PREDICTION] = outputs[PREDICTION]
+    preds[PREDICTION] = final.to_numpy()
+    preds[MODEL_PREDICTION] = outputs[PREDICTION]
     if PROBABILITY in outputs:
         preds[PROBABILITY] = outputs[PROBABILITY]
     preds = preds.assign(
+        rule=fired.to_numpy(),
+        served_by=served.served_by,
         model_name=pipe.model_name,
         model_version=champion.version,
         dag_id=env.ctx.dag_id,
@@ -327,18 +345,28 @@ def score(env: Env, window: dict[str, Any]) -> dict[str, Any]:
         if count >= pipe.config.monitoring.quality.min_labelled_rows:
             y = frame.loc[labelled, label]
             y = y if pipe.config.model.is_classification else y.astype("float64")
-            tags = registry.version_tags(champion.version)
             primary = pipe.config.evaluation.primary_metric
             ref_value = tags.get(f"mlcycle.metric.{primary}")
-            quality = {
-                "rows": count,
-                "label_column": label,
-                "metrics": compute_metrics(pipe, model, X.loc[labelled], y),
-                "reference": {primary: float(ref_value)} if ref_value is not None else {},
-            }
+            metrics = compute_metrics(pipe, model, X.loc[labelled], y)
+            if served.served_by == FALLBACK:
+                # the fallback's quality says nothing about the champion's: no degradation verdict on it
+                quality = {
+                    "rows": count,
+                    "label_column": label,
+                    "skipped": "scored by the fallback: the champion's quality is unknown",
+                    "fallback_metrics": metrics,
+                }
+            else:
+                quality = {
+                    "rows": count,
+                    "label_column": label,
+                    "metrics": metrics,
+                    "reference": {primary: float(ref_value)} if ref_value is not None else {},
+                }
         else:
             quality = {"rows": count, "label_column": label, "skipped": "too few labelled rows"}
-    record = {
+    counts = fired.value_counts()
+    record: dict[str, Any] = {
         "model_name": pipe.model_name,
         "model_version": champion.version,
         "model_run_id": champion.run_id,
@@ -346,10 +374,117 @@ def score(env: Env, window: dict[str, Any]) -> dict[str, Any]:
         "predictions_key": key,
         "predictions_uri": uri,
         "quality": quality,
+        "served_by": served.served_by,
+        "fallback": served.record(),
+        "postprocess": {
+            "rules": [r.get("name") for r in rules],
+            "rules_sha256": rules_sha,
+            "fired": {str(k): int(v) for k, v in counts.items()},
+        },
     }
+    if served.served_by == FALLBACK:
+        record["fallback"]["notified"] = _announce_fallback(env, window, champion.version, served, notify)
     env.publish_json("score.json", record)
-    log.info("scored %d rows with %s v%s -> %s", n, pipe.model_name, champion.version, uri)
+    log.info(
+        "scored %d rows with %s v%s (%s) -> %s", n, pipe.model_name, champion.version, served.served_by, uri
+    )
     return record
+
+
+@dataclass(frozen=True)
+class Served:
+    """What scored the window: the champion, or its fallback and why."""
+
+    served_by: str
+    model: Any
+    outputs: dict[str, Any]
+    problem: str | None = None  # why the champion did not serve
+    fallback_kind: str | None = None
+    fallback_problem: str | None = None  # why no fallback was usable (recorded even when not needed)
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "used": self.served_by == FALLBACK,
+            "kind": self.fallback_kind,
+            "reason": self.problem,
+            "unusable": self.fallback_problem,
+        }
+
+
+def serve(env: Env, champion: Any, tags: dict[str, str], X: pd.DataFrame) -> Served:
+    """Run the champion on ``X`` if it loads verified and passes the health check, else its fallback."""
+    from mlcycle.errors import FallbackError
+    from mlcycle.evaluation import load_sklearn_model
+    from mlcycle.fallback import FALLBACK_ARTIFACT, FALLBACK_SHA256_TAG, FallbackModel, champion_problem
+    from mlcycle.integrity import load_verified_json
+
+    pipe = env.pipe
+    label = f"model {pipe.model_name!r} version {champion.version} ({champion.uri})"
+    fallback: FallbackModel | None = None
+    fallback_problem = None
+    try:
+        sha = tags.get(FALLBACK_SHA256_TAG)
+        if not sha:
+            raise MlcycleError(f"no fallback registered (no {FALLBACK_SHA256_TAG} tag)")
+        fallback = FallbackModel(load_verified_json(champion.run_id, FALLBACK_ARTIFACT, sha, label))
+    except Exception as exc:  # a missing or altered fallback matters only if the champion fails too
+        fallback_problem = f"{type(exc).__name__}: {exc}"[:1000]
+        log.warning("%s: no usable fallback: %s", label, fallback_problem)
+    classes = fallback.spec.get("classes") if fallback else None
+    try:
+        model = load_sklearn_model(champion.uri, tags, label)
+        outputs = predict(pipe, model, X)
+        problem = champion_problem(pipe.config.model.task, outputs, len(X), classes)
+    except Exception as exc:  # whatever stops the champion (missing, tampered, broken) is served around
+        problem = f"{type(exc).__name__}: {exc}"
+    if problem is None:
+        return Served(CHAMPION_SERVED, model, outputs, fallback_problem=fallback_problem)
+    problem = problem[:1000]
+    if fallback is None:
+        raise FallbackError(
+            f"{label} cannot serve ({problem}) and no usable fallback is registered with it "
+            f"({fallback_problem}); the window is not scored. Roll back (mlcycle rollback {pipe.name}) "
+            f"or retrain ({pipe.train_dag_id})"
+        )
+    log.warning("SERVING THE FALLBACK (%s) instead of %s: %s", fallback.kind, label, problem)
+    return Served(FALLBACK, fallback, predict(pipe, fallback, X), problem, fallback.kind)
+
+
+def stored_rules(champion: Any, tags: dict[str, str]) -> tuple[list[dict[str, Any]], str | None]:
+    """The postprocess rules registered with the champion (not today's YAML), verified."""
+    from mlcycle.fallback import RULES_ARTIFACT, RULES_SHA256_TAG
+    from mlcycle.integrity import load_verified_json
+
+    sha = tags.get(RULES_SHA256_TAG)
+    if not sha:
+        return [], None  # registered before rules were stored with versions
+    label = f"model {champion.name!r} version {champion.version}"
+    return list(load_verified_json(champion.run_id, RULES_ARTIFACT, sha, label)), sha
+
+
+def _announce_fallback(
+    env: Env,
+    window: dict[str, Any],
+    version: str,
+    served: Served,
+    notify: Callable[[str], dict[str, str]] | None,
+) -> dict[str, Any]:
+    """Tell the failure channels the window was served by the fallback; what was sent, what failed."""
+    pipe = env.pipe
+    notes = pipe.config.notifications
+    if not (notify and "failure" in notes.events and (notes.slack_conn_id or notes.email)):
+        return {"sent": False, "why": "no failure channel configured (notifications.events, slack_conn_id, email)"}
+    text = "\n".join(
+        [
+            f":rotating_light: mlcycle pipeline *{pipe.name}*: window {window['window_start']} .. "
+            f"{window['window_end']} was scored by the FALLBACK ({served.fallback_kind}), not champion "
+            f"v{version}",
+            f"Why: {(served.problem or '')[:600]}",
+            "Every prediction row says served_by=fallback. Fix or roll back the champion "
+            f"(mlcycle rollback {pipe.name}), or retrain ({pipe.train_dag_id}).",
+        ]
+    )
+    return {"sent": True, "failures": notify(text)}
 
 
 def _publish_parquet(env: Env, table: Any, key: str) -> str:
@@ -385,11 +520,14 @@ def detect_drift(env: Env, window: dict[str, Any], scored: dict[str, Any]) -> di
     numeric = [c for c in feats.numeric if c in columns]
     categorical = [c for c in feats.categorical if c in columns]
     champion = VersionRef(pipe.model_name, scored["model_version"], scored["model_run_id"])
-    output = drift_column(pipe)
+    output = MODEL_PREDICTION if drift_column(pipe) == PREDICTION else PROBABILITY
     current = load_snapshot(env.store, scored["predictions_key"], columns=[*columns, output])
     current = current.rename(columns={output: PREDICTION})  # the reference names it so too
+    by_fallback = scored.get("served_by") == FALLBACK  # a heuristic's outputs are not the champion's drift
     mlflow.set_tracking_uri(env.settings.tracking_uri)
-    profile, ref_sample, ref_origin = load_reference(env, champion, lambda: load_sklearn_model(champion.uri))
+    profile, ref_sample, ref_origin = load_reference(
+        env, champion, lambda: load_sklearn_model(champion.uri, env_version_tags(env, champion.version))
+    )
 
     measured = dataset_drift(
         profile,
@@ -397,7 +535,7 @@ def detect_drift(env: Env, window: dict[str, Any], scored: dict[str, Any]) -> di
         columns,
         cfg.column_threshold,
         cfg.share_threshold,
-        predictions=current[PREDICTION] if cfg.prediction_drift else None,
+        predictions=current[PREDICTION] if cfg.prediction_drift and not by_fallback else None,
     )
     domain = None
     if cfg.domain_classifier:
@@ -478,8 +616,12 @@ def _log_monitoring_run(
         "mlcycle.window": record["window_key"],
         "mlcycle.model_version": str(record["model_version"]),
         "mlcycle.predictions_uri": scored["predictions_uri"],
+        "mlcycle.served_by": str(scored.get("served_by", CHAMPION_SERVED)),
         **env.ctx.tags(),
     }
+    fallback = scored.get("fallback") or {}
+    if fallback.get("used"):
+        tags["mlcycle.fallback_reason"] = str(fallback.get("reason"))[:4000]
     with mlflow.start_run(experiment_id=exp, run_name=f"{record['window_key']}", tags=tags) as run:
         mlflow.log_metrics(metrics)
         mlflow.log_artifact(str(html), "drift")

@@ -202,7 +202,9 @@ class WindowSummary:
         return [
             f"{start}..{end}",
             str(win.get("rows", "-")),
-            f"v{score['model_version']}" if score.get("model_version") else "-",
+            (f"v{score['model_version']}" + (" FALLBACK" if score.get("served_by") == "fallback" else ""))
+            if score.get("model_version")
+            else "-",
             f"{dataset['share']:.2f}" if "share" in dataset else "-",
             f"{domain['auc']:.3f}" if "auc" in domain else "-",
             f"{pred['score']:.3f}" if pred.get("score") is not None else "-",

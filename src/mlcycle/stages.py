@@ -135,7 +135,9 @@ def _evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> di
     X, y = feature_frame(pipe, holdout), target_values(pipe, holdout)
 
     mlflow.set_tracking_uri(env.settings.tracking_uri)
-    candidate_model = load_sklearn_model(trained["model_uri"])
+    candidate_model = load_sklearn_model(
+        trained["model_uri"], trained.get("registration_tags"), f"candidate of run {trained['run_id']}"
+    )
     candidate = compute_metrics(pipe, candidate_model, X, y)
     slices = slice_metrics(pipe, candidate_model, X, y, holdout)
 
@@ -144,7 +146,9 @@ def _evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> di
     champion: ChampionScore | None = None
     if champ_ref is not None:
         try:
-            champ_model = load_sklearn_model(champ_ref.uri)
+            champ_model = load_sklearn_model(
+                champ_ref.uri, registry.version_tags(champ_ref.version), f"{champ_ref.uri} (champion)"
+            )
             champion = ChampionScore(champ_ref.version, compute_metrics(pipe, champ_model, X, y))
         except Exception as exc:  # any failure to score the champion is recorded, and decided on by policy
             log.warning("champion v%s could not be scored: %s", champ_ref.version, exc)
@@ -215,6 +219,7 @@ def register_and_promote(
         "mlcycle.snapshot_uri": snapshot["uri"],
         "mlcycle.snapshot_sha256": snapshot["sha256"],
         "mlcycle.config_sha256": pipe.config_sha256,
+        **trained.get("registration_tags", {}),
         **env.ctx.tags(),
     }
     ref = registry.register(trained["run_id"], trained["model_uri"], tags)

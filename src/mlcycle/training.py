@@ -12,13 +12,12 @@ from mlcycle.columns import category_labels
 from mlcycle.config import Pipeline, project_root
 from mlcycle.errors import TrainingError
 from mlcycle.estimators import ESTIMATORS, make_estimator
+from mlcycle.integrity import MODEL_FILES_TAG, foreign_types
 
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-# Types a skops-serialised model may contain: scikit-learn's own classes and numpy/scipy data.
-TRUSTED_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
 MODEL_ARTIFACT = "model"
 
 
@@ -47,6 +46,8 @@ class TrainResult:
     experiment_id: str
     train_rows: int
     test_rows: int
+    # checksums of the model files, the fallback and the postprocess rules, tagged on the version
+    registration_tags: dict[str, str]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -166,7 +167,7 @@ def trusted_types(model: Any) -> list[str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # skops probes module attributes; Airflow warns on each probe
         types = sio.get_untrusted_types(data=sio.dumps(model))
-    foreign = [t for t in types if not t.startswith(TRUSTED_TYPE_PREFIXES)]
+    foreign = foreign_types(types)
     if foreign:
         raise TrainingError(f"the fitted model contains types skops should not trust: {foreign}")
     return types
@@ -282,13 +283,48 @@ def train_model(
             from mlcycle.monitoring import log_reference
 
             log_reference(pipe, estimator, frame)  # the drift monitor's reference, stored with the model
+        registration = _log_serving_companions(pipe, y_train, info.model_uri)
+        mlflow.set_tags({k: v for k, v in registration.items() if k != MODEL_FILES_TAG})
         return TrainResult(
             run_id=run.info.run_id,
             model_uri=info.model_uri,
             experiment_id=exp_id,
             train_rows=len(train_pos),
             test_rows=len(test_pos),
+            registration_tags=registration,
         )
+
+
+def _log_serving_companions(pipe: Pipeline, y_train: pd.Series, model_uri: str) -> dict[str, str]:
+    """Log the fallback and the postprocess rules as JSON next to the model, and checksum all three."""
+    import tempfile
+    from pathlib import Path
+
+    import mlflow
+
+    from mlcycle.fallback import (
+        FALLBACK_ARTIFACT,
+        FALLBACK_KIND_TAG,
+        FALLBACK_SHA256_TAG,
+        RULES_ARTIFACT,
+        RULES_SHA256_TAG,
+        fit_fallback,
+    )
+    from mlcycle.integrity import checksum_tags, dump_json
+
+    fallback_text, fallback_sha = dump_json(fit_fallback(pipe, y_train))
+    rules_text, rules_sha = dump_json([r.model_dump() for r in pipe.config.postprocess.rules])
+    mlflow.log_text(fallback_text, FALLBACK_ARTIFACT)
+    mlflow.log_text(rules_text, RULES_ARTIFACT)
+    with tempfile.TemporaryDirectory(prefix="mlcycle-sum-") as tmp:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
+        tags = checksum_tags(Path(local))
+    return {
+        **tags,
+        FALLBACK_SHA256_TAG: fallback_sha,
+        FALLBACK_KIND_TAG: pipe.config.fallback_kind,
+        RULES_SHA256_TAG: rules_sha,
+    }
 
 
 def _log_model(estimator: Any, signature: Any, example: Any) -> Any:

@@ -147,3 +147,53 @@ def test_expectation_list_matches_great_expectations() -> None:
 
     for name in sorted(GX_EXPECTATIONS):
         assert get_expectation_impl(name).__name__.startswith("Expect"), name
+
+
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        (
+            "postprocess: {rules: [{name: r, when: [{column: c, op: lt, value: 1}], then: x}]}",
+            "postprocess.rules.0.when.0.op: 'lt' needs a numeric column; 'c' is categorical",
+        ),
+        (
+            "postprocess: {rules: [{name: r, when: [{column: a, op: in, value: 3}], then: x}]}",
+            "postprocess.rules.0.when.0: op 'in' needs a non-empty list",
+        ),
+        (
+            "postprocess: {rules: [{name: r, when: [{column: a, op: is_null, value: 3}], then: x}]}",
+            "postprocess.rules.0.when.0: op 'is_null' takes no value",
+        ),
+        (
+            "postprocess: {rules: [{name: r, when: [{column: a, op: matches, value: 3}], then: x}]}",
+            "postprocess.rules.0.when.0.op: must be one of",
+        ),
+        (
+            "postprocess: {rules: [{when: [{column: a, op: gt, value: 3}], then: x}]}",
+            "postprocess.rules.0.name: is required",
+        ),
+        (
+            "postprocess: {rules: [{name: r, when: [{column: c, op: eq, value: 1}], then: x}]}",
+            "postprocess.rules.0.when.0.value: 1 is not a string; 'c' is categorical, quote the value: '1'",
+        ),
+        ("fallback: {kind: rules}", "fallback: kind 'rules' needs rules (at least one) and default"),
+        ("fallback: {kind: majority, default: 1}", "fallback: rules and default only go with kind: rules"),
+        (
+            "fallback: {kind: rules, rules: [{when: [], then: 1}], default: 0}",
+            "fallback.rules.0.when: list should have at least 1 item",
+        ),
+    ],
+)
+def test_rule_and_fallback_errors_name_the_key(section: str, expected: str) -> None:
+    assert expected in _error(MINIMAL + section + "\n")
+
+
+def test_rules_and_fallback_parse() -> None:
+    text = MINIMAL + (
+        "fallback: {kind: rules, rules: [{when: [{column: a, op: lt, value: 0}], then: 1}], default: 0}\n"
+        "postprocess: {rules: [{name: neg, when: [{column: c, op: in, value: [x, y]}, {column: b, op: is_null}], "
+        "then: review}]}\n"
+    )
+    cfg = parse_pipeline(text, "config/pipelines/t.yaml").config
+    assert cfg.fallback_kind == "rules" and cfg.postprocess.rules[0].when[1].op == "is_null"
+    assert parse_pipeline(MINIMAL, "config/pipelines/t.yaml").config.fallback_kind == "majority"
