@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 import tempfile
 from dataclasses import asdict, dataclass
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlcycle.config import Pipeline, project_root
 from mlcycle.errors import DataSourceError
+from mlcycle.integrity import file_sha256
 from mlcycle.storage import ArtifactStore, s3_client, split_s3_uri
 
 if TYPE_CHECKING:
@@ -260,7 +260,7 @@ def publish_table(store: ArtifactStore, table: pa.Table, prefix: str) -> tuple[s
     with tempfile.TemporaryDirectory(prefix="mlcycle-publish-") as tmp:
         out = Path(tmp) / "table.parquet"
         pq.write_table(table, out, compression="zstd")
-        digest = _sha256(out)
+        digest = file_sha256(out)
         key = f"{prefix}/{digest}.parquet"
         uri = store.uri(key) if store.exists(key) else store.publish_file(out, key)
     return key, uri, digest
@@ -290,14 +290,6 @@ def ingest_snapshot(pipe: Pipeline, interval_end: datetime, store: ArtifactStore
         source=data.source,
         source_files=n_files,
     )
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_snapshot(store: ArtifactStore, key: str, columns: list[str] | None = None):  # -> pd.DataFrame
