@@ -276,7 +276,7 @@ def score(env: Env, window: dict[str, Any]) -> dict[str, Any]:
     import pandas as pd
     import pyarrow as pa
 
-    from mlcycle.evaluation import compute_metrics, load_sklearn_model
+    from mlcycle.evaluation import load_sklearn_model
     from mlcycle.registry import CHAMPION, MlflowRegistry
     from mlcycle.training import feature_frame
 
@@ -319,25 +319,12 @@ def score(env: Env, window: dict[str, Any]) -> dict[str, Any]:
     key = f"predictions/{pipe.name}/{window['window_key']}/v{champion.version}.parquet"
     uri = _publish_parquet(env, table, key)
 
-    quality = None
-    label = spec.label_column
-    if window.get("has_labels") and label in frame:
-        labelled = frame[label].notna().to_numpy()
-        count = int(labelled.sum())
-        if count >= pipe.config.monitoring.quality.min_labelled_rows:
-            y = frame.loc[labelled, label]
-            y = y if pipe.config.model.is_classification else y.astype("float64")
-            tags = registry.version_tags(champion.version)
-            primary = pipe.config.evaluation.primary_metric
-            ref_value = tags.get(f"mlcycle.metric.{primary}")
-            quality = {
-                "rows": count,
-                "label_column": label,
-                "metrics": compute_metrics(pipe, model, X.loc[labelled], y),
-                "reference": {primary: float(ref_value)} if ref_value is not None else {},
-            }
-        else:
-            quality = {"rows": count, "label_column": label, "skipped": "too few labelled rows"}
+    quality = window_quality(env, window, frame, model, X)
+    if quality is not None and "metrics" in quality:
+        tags = registry.version_tags(champion.version)
+        primary = pipe.config.evaluation.primary_metric
+        ref_value = tags.get(f"mlcycle.metric.{primary}")
+        quality["reference"] = {primary: float(ref_value)} if ref_value is not None else {}
     record = {
         "model_name": pipe.model_name,
         "model_version": champion.version,
@@ -350,6 +337,25 @@ def score(env: Env, window: dict[str, Any]) -> dict[str, Any]:
     env.publish_json("score.json", record)
     log.info("scored %d rows with %s v%s -> %s", n, pipe.model_name, champion.version, uri)
     return record
+
+
+def window_quality(
+    env: Env, window: dict[str, Any], frame: pd.DataFrame, model: Any, X: pd.DataFrame
+) -> dict[str, Any] | None:
+    """``model``'s metrics on the window's labeled rows; None when the window has no label column."""
+    from mlcycle.evaluation import compute_metrics
+
+    pipe = env.pipe
+    label = window_spec(pipe).label_column
+    if not (window.get("has_labels") and label in frame):
+        return None
+    labelled = frame[label].notna().to_numpy()
+    count = int(labelled.sum())
+    if count < pipe.config.monitoring.quality.min_labelled_rows:
+        return {"rows": count, "label_column": label, "skipped": "too few labelled rows"}
+    y = frame.loc[labelled, label]
+    y = y if pipe.config.model.is_classification else y.astype("float64")
+    return {"rows": count, "label_column": label, "metrics": compute_metrics(pipe, model, X.loc[labelled], y)}
 
 
 def _publish_parquet(env: Env, table: Any, key: str) -> str:
