@@ -135,9 +135,15 @@ def judge_shadow(
         return record
     registry = MlflowRegistry(pipe.model_name, env.settings.tracking_uri)
     version = str(shadow["challenger_version"])
-    tags = registry.version_tags(version)
-    baseline = tags.get("mlcycle.compared_to_champion")
+    found = shadow_challenger(registry)
     champion = registry.get_alias(CHAMPION)
+    if found is None or found[0].version != version or (champion and champion.version == version):
+        # a retry after the verdict took effect, or the challenger was replaced or approved meanwhile
+        record = {"outcome": "none", "why": f"v{version} is no longer the challenger in shadow"}
+        env.publish_json("shadow_decision.json", record)
+        return record
+    tags = found[1]
+    baseline = tags.get("mlcycle.compared_to_champion")
     verdict = decide_shadow(
         [_window(r) for r in shadow_windows(tags)],
         pipe.config.promotion.shadow_policy,

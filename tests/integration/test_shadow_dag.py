@@ -13,10 +13,13 @@ import pandas as pd
 import pytest
 
 from mlcycle.cli import main
+from mlcycle.config import find_pipeline
 from mlcycle.registry import CHALLENGER, CHAMPION, MlflowRegistry
 from mlcycle.runner import run_monitoring, run_training
 from mlcycle.settings import load_settings
-from mlcycle.shadow import WINDOW_TAG
+from mlcycle.shadow import WINDOW_TAG, judge_shadow
+from mlcycle.stages import open_env
+from mlcycle.training import RunContext
 from tests.support.fixtures import start_mlflow_server
 
 pytestmark = pytest.mark.integration
@@ -136,7 +139,7 @@ def test_better_challenger_is_scored_in_shadow_then_promoted(shadowed, slack_rec
         served.drop(columns=RUN_COLUMNS), shadowed["served_alone"].drop(columns=RUN_COLUMNS)
     )
     assert set(served["model_version"]) == {champion} and "shadow" not in served
-    assert first.records["score"] == {**shadowed["alone"].records["score"]}  # same record, same keys
+    assert first.records["score"] == shadowed["alone"].records["score"]  # same record, same keys
     side = pd.read_parquet(shadow["predictions_uri"])
     assert "/shadow/shadow_strong/" in shadow["predictions_uri"]
     assert side["shadow"].all() and not side["served"].any() and set(side["model_version"]) == {challenger}
@@ -180,6 +183,13 @@ def test_better_challenger_is_scored_in_shadow_then_promoted(shadowed, slack_rec
     assert json.loads(tags["mlcycle.shadow.verdict"])["outcome"] == "promote"
     [post] = slack_receiver.wait_for(1)
     assert f"challenger v{challenger} in shadow promoted to champion" in post.json["text"]
+
+    # a retried shadow_decide after the promotion took effect changes nothing
+    env = open_env(find_pipeline("shadow_strong").path, RunContext("shadow_strong__monitor", "retry", "-"))
+    again = judge_shadow(env, second.records["shadow"])
+    assert again == {"outcome": "none", "why": f"v{challenger} is no longer the challenger in shadow"}
+    assert _alias(CHAMPION) == challenger and _alias(CHALLENGER) == challenger
+    assert _registry().history()[-1]["action"] == "shadow_promote"
 
 
 def test_worse_challenger_is_rejected_and_the_champion_stays(
