@@ -213,7 +213,7 @@ def _add_versioning_commands(sub: Any) -> None:
     ap.add_argument("--by", help="who (default: the OS user)")
     ap.set_defaults(func=_cmd_approve)
 
-    st = sub.add_parser("status", help="champion, challenger, their metrics, last training and monitoring runs")
+    st = sub.add_parser("status", help="champion, challenger (and its shadow comparison), their metrics, last training and monitoring runs")
     st.add_argument("pipeline", help="pipeline name (the YAML file stem)")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=_cmd_status)

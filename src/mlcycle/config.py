@@ -266,11 +266,43 @@ class ModelCardConfig(_Strict):
     known_limitations: list[str] = Field(default_factory=list)
 
 
+class ShadowConfig(_Strict):
+    """How a challenger in shadow is judged by the monitor DAG (``promotion.mode: shadow``)."""
+
+    windows: int = Field(3, ge=1, le=100)
+    min_labeled_windows: int = Field(1, ge=1)
+    min_gain: float = 0.0
+
+    @model_validator(mode="after")
+    def _enough_windows(self) -> ShadowConfig:
+        if self.min_labeled_windows > self.windows:
+            raise ValueError(
+                f"min_labeled_windows ({self.min_labeled_windows}) cannot exceed windows ({self.windows}); "
+                "lower min_labeled_windows or raise windows"
+            )
+        return self
+
+
 class PromotionConfig(_Strict):
     """``auto``: a model that passes the gate becomes champion. ``manual``: it becomes ``challenger``
-    and waits for ``mlcycle approve`` or the ``<name>__approve`` DAG."""
+    and waits for ``mlcycle approve`` or the ``<name>__approve`` DAG. ``shadow``: it becomes
+    ``challenger``, is scored beside the champion on the next ``shadow.windows`` monitoring windows,
+    and is promoted only if it beats the champion on the labeled ones."""
 
-    mode: Literal["auto", "manual"] = "auto"
+    mode: Literal["auto", "manual", "shadow"] = "auto"
+    shadow: ShadowConfig | None = None
+
+    @model_validator(mode="after")
+    def _shadow_block(self) -> PromotionConfig:
+        if self.shadow is not None and self.mode != "shadow":
+            raise ValueError(
+                f"shadow: only used with mode: shadow (mode is {self.mode!r}); set mode: shadow or remove shadow"
+            )
+        return self
+
+    @property
+    def shadow_policy(self) -> ShadowConfig:
+        return self.shadow or ShadowConfig()
 
 
 Scalar = bool | int | float | str
@@ -531,6 +563,12 @@ class PipelineConfig(_Strict):
                 "monitoring: windows need monitoring.timestamp_column (or data.timestamp_column), or a "
                 "time-partitioned monitoring.source such as 's3://bucket/preds/dt={date:%Y-%m-%d}/'; "
                 "or set monitoring.enabled: false"
+            )
+        if self.promotion.mode == "shadow" and not self.monitoring_enabled:
+            raise ValueError(
+                "promotion.mode: shadow scores the challenger in the monitor DAG, which is off here; "
+                "enable monitoring (set data.timestamp_column or monitoring.timestamp_column, and leave "
+                "monitoring.enabled on) or use mode: manual"
             )
         unknown = [c for c in mon.drift.columns or [] if c not in self.data.features.all]
         if unknown:

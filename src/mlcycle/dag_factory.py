@@ -253,6 +253,15 @@ def monitor_doc_md(pipe: Pipeline) -> str:
         if rt.enabled
         else "off (monitoring.retrain.enabled is false; the allow_retrain param can request one)"
     )
+    sh = cfg.promotion.shadow_policy
+    shadow = (
+        f"a challenger in shadow is scored on each window too (predictions under `shadow/`, never served); after "
+        f"{sh.windows} window(s) it is promoted if it beats the champion on the labeled ones (at least "
+        f"{sh.min_labeled_windows}; mean `{cfg.evaluation.primary_metric}` gain >= {sh.min_gain}, worse on at most "
+        "half), else rejected: tasks shadow_score → shadow_decide"
+        if cfg.promotion.mode == "shadow"
+        else f"off (promotion.mode is {cfg.promotion.mode})"
+    )
     return f"""### {pipe.name}: drift monitor
 
 Scores each data interval's production rows with the `champion` of MLflow model `{pipe.model_name}`
@@ -264,6 +273,7 @@ and compares them with the champion's training snapshot.
 | Drift | per column on every row (Wasserstein / Jensen-Shannon, threshold {mon.drift.column_threshold or 0.1}); dataset drift at share >= {mon.drift.share_threshold}; prediction drift {"on" if mon.drift.prediction_drift else "off"}; domain classifier AUC >= {mon.drift.domain_auc_threshold if mon.drift.domain_classifier else "off"} |
 | Quality | when labels (`{mon.quality.label_column or cfg.data.target}`) are present: primary `{cfg.evaluation.primary_metric}` may drop at most {mon.quality.max_drop} vs. validation |
 | Retrain | {retrain} |
+| Shadow | {shadow} |
 
 Steps: load_window → score → detect_drift → decide → act → trigger_retrain. Reports (Evidently HTML
 and JSON, predictions) are linked from each run through the "mlcycle records" view, and detect_drift
@@ -410,6 +420,20 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
             )
             return bool(record["retrain"])
 
+        @task(task_id="shadow_score")
+        def shadow_score_task(window: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
+            from mlcycle import shadow, stages
+
+            return shadow.score_shadow(stages.open_env(config_path, _run_context()[0]), window, scored)
+
+        @task(task_id="shadow_decide")
+        def shadow_decide_task(record: dict[str, Any]) -> dict[str, Any]:
+            from mlcycle import shadow, stages
+
+            context = get_current_context()
+            env = stages.open_env(config_path, _run_context()[0])
+            return shadow.judge_shadow(env, record, notify=lambda text: _drift_alert(env.pipe, context, text))
+
         trigger = TriggerDagRunOperator(
             task_id="trigger_retrain",
             trigger_dag_id=pipe.train_dag_id,
@@ -425,6 +449,8 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
         drift = detect_task(window, scored)
         decision = decide_task(drift, scored)
         act_task(decision) >> trigger
+        if cfg.promotion.mode == "shadow":
+            shadow_decide_task(shadow_score_task(window, scored))
     attach_links(dag)
     place_tasks(dag, cfg.execution)
     return dag

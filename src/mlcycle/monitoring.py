@@ -286,7 +286,6 @@ def score(
     import pandas as pd
     import pyarrow as pa
 
-    from mlcycle.evaluation import compute_metrics
     from mlcycle.registry import CHAMPION, MlflowRegistry
     from mlcycle.rules import apply_rules
     from mlcycle.training import feature_frame
@@ -337,34 +336,16 @@ def score(
     key = f"predictions/{pipe.name}/{window['window_key']}/v{champion.version}.parquet"
     uri = _publish_parquet(env, table, key)
 
-    quality = None
-    label = spec.label_column
-    if window.get("has_labels") and label in frame:
-        labelled = frame[label].notna().to_numpy()
-        count = int(labelled.sum())
-        if count >= pipe.config.monitoring.quality.min_labelled_rows:
-            y = frame.loc[labelled, label]
-            y = y if pipe.config.model.is_classification else y.astype("float64")
+    quality = window_quality(env, window, frame, model, X)
+    if quality is not None and "metrics" in quality:
+        if served.served_by == FALLBACK:
+            # the fallback's quality says nothing about the champion's: no degradation verdict on it
+            quality["fallback_metrics"] = quality.pop("metrics")
+            quality["skipped"] = "scored by the fallback: the champion's quality is unknown"
+        else:
             primary = pipe.config.evaluation.primary_metric
             ref_value = tags.get(f"mlcycle.metric.{primary}")
-            metrics = compute_metrics(pipe, model, X.loc[labelled], y)
-            if served.served_by == FALLBACK:
-                # the fallback's quality says nothing about the champion's: no degradation verdict on it
-                quality = {
-                    "rows": count,
-                    "label_column": label,
-                    "skipped": "scored by the fallback: the champion's quality is unknown",
-                    "fallback_metrics": metrics,
-                }
-            else:
-                quality = {
-                    "rows": count,
-                    "label_column": label,
-                    "metrics": metrics,
-                    "reference": {primary: float(ref_value)} if ref_value is not None else {},
-                }
-        else:
-            quality = {"rows": count, "label_column": label, "skipped": "too few labelled rows"}
+            quality["reference"] = {primary: float(ref_value)} if ref_value is not None else {}
     counts = fired.value_counts()
     record: dict[str, Any] = {
         "model_name": pipe.model_name,
@@ -485,6 +466,25 @@ def _announce_fallback(
         ]
     )
     return {"sent": True, "failures": notify(text)}
+
+
+def window_quality(
+    env: Env, window: dict[str, Any], frame: pd.DataFrame, model: Any, X: pd.DataFrame
+) -> dict[str, Any] | None:
+    """``model``'s metrics on the window's labeled rows; None when the window has no label column."""
+    from mlcycle.evaluation import compute_metrics
+
+    pipe = env.pipe
+    label = window_spec(pipe).label_column
+    if not (window.get("has_labels") and label in frame):
+        return None
+    labelled = frame[label].notna().to_numpy()
+    count = int(labelled.sum())
+    if count < pipe.config.monitoring.quality.min_labelled_rows:
+        return {"rows": count, "label_column": label, "skipped": "too few labelled rows"}
+    y = frame.loc[labelled, label]
+    y = y if pipe.config.model.is_classification else y.astype("float64")
+    return {"rows": count, "label_column": label, "metrics": compute_metrics(pipe, model, X.loc[labelled], y)}
 
 
 def _publish_parquet(env: Env, table: Any, key: str) -> str:

@@ -13,7 +13,9 @@ from typing import Any
 
 from mlcycle.config import ExecutionConfig
 
-HEAVY_TASKS = frozenset({"ingest", "check_data", "train", "evaluate", "load_window", "score", "detect_drift"})
+HEAVY_TASKS = frozenset(
+    {"ingest", "check_data", "train", "evaluate", "load_window", "score", "detect_drift", "shadow_score"}
+)
 
 
 def place_tasks(dag: Any, execution: ExecutionConfig) -> None:

@@ -37,6 +37,7 @@ class ModelRegistry(Protocol):
     def register(self, run_id: str, model_uri: str, tags: dict[str, str]) -> VersionRef: ...
     def tag_version(self, version: str, tags: dict[str, str]) -> None: ...
     def move_alias(self, alias: str, version: str) -> None: ...
+    def delete_alias(self, alias: str) -> None: ...
     def locked(self, owner: str, wait_seconds: float = ...) -> Any: ...
     def append_event(self, event: dict[str, Any]) -> int: ...
 
@@ -97,6 +98,9 @@ class MlflowRegistry:
 
     def move_alias(self, alias: str, version: str) -> None:
         self.client.set_registered_model_alias(self.name, alias, version)
+
+    def delete_alias(self, alias: str) -> None:
+        self.client.delete_registered_model_alias(self.name, alias)
 
     def version_tags(self, version: str) -> dict[str, str]:
         return dict(self.client.get_model_version(self.name, version).tags)
@@ -275,6 +279,17 @@ def set_challenger(registry: ModelRegistry, version: str, event: dict[str, Any])
             }
         )
     return previous.version if previous else None
+
+
+def clear_challenger(registry: ModelRegistry, version: str, event: dict[str, Any]) -> bool:
+    """Remove ``challenger`` if it still points at ``version``, and record it; False if it moved on."""
+    with registry.locked(str(event.get("via") or "mlcycle")):
+        current = registry.get_alias(CHALLENGER)
+        if current is None or current.version != version:
+            return False
+        registry.delete_alias(CHALLENGER)
+        registry.append_event({"alias": CHALLENGER, "from_version": version, "to_version": None, **event})
+    return True
 
 
 def decision_tags(decision: dict[str, Any], metrics: dict[str, Any], primary: str) -> dict[str, str]:

@@ -170,7 +170,7 @@ def run_training(
     )
 
 
-MONITOR_RECORDS = ("window", "score", "drift", "decision", "action")
+MONITOR_RECORDS = ("window", "score", "drift", "decision", "action", "shadow", "shadow_decision")
 
 
 @dataclass

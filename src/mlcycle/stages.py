@@ -19,6 +19,8 @@ from mlcycle.training import RunContext
 
 log = logging.getLogger(__name__)
 
+SHADOW_RUNNING = "in shadow"
+
 
 @dataclass(frozen=True)
 class Env:
@@ -234,13 +236,29 @@ def register_and_promote(
     via = f"DAG {env.ctx.dag_id} run {env.ctx.run_id}"
     by = airflow_actor()
     reasons = list(decision["reasons"])
+    mode = pipe.config.promotion.mode
+    # shadow needs a champion to be scored beside: the first model of a pipeline is promoted directly
+    shadow = mode == "shadow" and decision.get("champion_version") is not None
     if not decision["promote"]:
         outcome.update(promoted=False, why="rejected by validate_model; no alias moved")
-    elif skip or (pipe.config.promotion.mode == "manual" and not decision.get("forced")):
-        # the version waits as challenger: a dry run for good, a manual-mode one until approved
+    elif skip or ((mode == "manual" or shadow) and not decision.get("forced")):
+        # the version waits as challenger: a dry run for good, a manual-mode one until approved,
+        # a shadow one until the monitor DAG has judged it on the next windows
         if skip:
             because, tag = "skip_promotion param: champion not moved", "skipped (skip_promotion param)"
             outcome.update(why="passed and set as challenger; champion not moved (skip_promotion param)")
+        elif shadow:
+            windows = pipe.config.promotion.shadow_policy.windows
+            because = (
+                f"promotion.mode is shadow: scored beside champion v{decision['champion_version']} "
+                f"on the next {windows} monitoring window(s)"
+            )
+            tag = SHADOW_RUNNING
+            outcome.update(
+                in_shadow=True,
+                why=f"passed and set as challenger in shadow; the {pipe.monitor_dag_id} DAG scores it on "
+                f"the next {windows} window(s) and promotes it only if it beats the champion",
+            )
         else:
             because, tag = "promotion.mode is manual: awaiting approval", "awaiting approval"
             outcome.update(
@@ -248,8 +266,9 @@ def register_and_promote(
                 why=f"passed and set as challenger; awaiting approval (mlcycle approve {pipe.name} or "
                 f"the {pipe.name}__approve DAG)",
             )
-        set_challenger(registry, ref.version, alias_event("challenger", f"passed the gate; {because}", by, via, reasons))
+        # tagged first: the monitor DAG shadows a challenger only once it is tagged "in shadow"
         registry.tag_version(ref.version, {"mlcycle.promotion": tag})
+        set_challenger(registry, ref.version, alias_event("challenger", f"passed the gate; {because}", by, via, reasons))
         outcome["promoted"] = False
     else:
         forced = bool(decision.get("forced"))

@@ -198,7 +198,8 @@ def render_history(model: str, events: list[dict[str, Any]]) -> str:
         return f"{model}: no alias moves recorded"
     lines = [f"{model}: {len(events)} alias move(s), oldest first"]
     for e in events:
-        move = f"{e.get('alias')}: v{e.get('from_version') or '-'} -> v{e.get('to_version')}"
+        to = f"v{e['to_version']}" if e.get("to_version") else "(removed)"
+        move = f"{e.get('alias')}: v{e.get('from_version') or '-'} -> {to}"
         forced = " FORCED" if e.get("forced") else ""
         lines.append(f"#{e.get('seq')} {e.get('at')}  {e.get('action')}{forced}  {move}")
         lines.append(f"    why: {e.get('reason')}")
@@ -230,12 +231,41 @@ def _version_summary(registry: MlflowRegistry, version: str, events: list[dict[s
     }
 
 
-def _latest_run(client: Any, experiment_name: str) -> Any | None:
+def _latest_runs(client: Any, experiment_name: str, count: int = 1) -> list[Any]:
     exp = client.get_experiment_by_name(experiment_name)
     if exp is None:
-        return None
-    runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)
+        return []
+    return list(
+        client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=count)
+    )
+
+
+def _latest_run(client: Any, experiment_name: str) -> Any | None:
+    runs = _latest_runs(client, experiment_name)
     return runs[0] if runs else None
+
+
+RECENT_MONITORING = 5
+
+
+def _monitoring_summary(pipe: Pipeline, store: Any, run: Any) -> dict[str, Any]:
+    from mlcycle.monitoring import window_status_key
+
+    window = run.data.tags.get("mlcycle.window", "")
+    try:
+        verdict = json.loads(store.read_bytes(window_status_key(pipe, window)))
+    except Exception as exc:  # the verdict is written by a later task; a run can stop before it
+        verdict = {"status": f"no decision recorded ({type(exc).__name__})", "reasons": []}
+    return {
+        "mlflow_run_id": run.info.run_id,
+        "started": _iso(run.info.start_time),
+        "window": window,
+        "model_version": run.data.tags.get("mlcycle.model_version"),
+        "airflow_run_id": run.data.tags.get("airflow.run_id"),
+        "drift_share": run.data.metrics.get("drift_share"),
+        "verdict": verdict.get("status"),
+        "reasons": verdict.get("reasons", []),
+    }
 
 
 def _iso(ms: int | None) -> str | None:
@@ -243,7 +273,9 @@ def _iso(ms: int | None) -> str | None:
 
 
 def status(pipe: Pipeline, settings: Settings) -> dict[str, Any]:
-    """Champion, challenger, their metrics, and the last training and monitoring runs."""
+    """Champion, challenger, their metrics, the challenger's shadow comparison, and the last training
+    and monitoring runs."""
+    from mlcycle.shadow import shadow_state
     from mlcycle.storage import open_store
 
     registry = _registry(pipe, settings)
@@ -274,28 +306,16 @@ def status(pipe: Pipeline, settings: Settings) -> dict[str, Any]:
                 f"{v.name} v{v.version}: {v.tags.get('mlcycle.promotion', '-')}" for v in versions
             ],
         }
-    mon = _latest_run(client, f"mlcycle/{pipe.name}/monitoring")
-    out["last_monitoring"] = None
-    if mon is not None:
-        window = mon.data.tags.get("mlcycle.window", "")
-        verdict: dict[str, Any] = {}
-        try:
-            from mlcycle.monitoring import window_status_key
-
-            store = open_store(settings.artifact_root)
-            verdict = json.loads(store.read_bytes(window_status_key(pipe, window)))
-        except Exception as exc:  # the verdict is written by a later task; a run can stop before it
-            verdict = {"status": f"no decision recorded ({type(exc).__name__})", "reasons": []}
-        out["last_monitoring"] = {
-            "mlflow_run_id": mon.info.run_id,
-            "started": _iso(mon.info.start_time),
-            "window": window,
-            "model_version": mon.data.tags.get("mlcycle.model_version"),
-            "airflow_run_id": mon.data.tags.get("airflow.run_id"),
-            "drift_share": mon.data.metrics.get("drift_share"),
-            "verdict": verdict.get("status"),
-            "reasons": verdict.get("reasons", []),
-        }
+    store = open_store(settings.artifact_root)
+    recent = [
+        _monitoring_summary(pipe, store, run)
+        for run in _latest_runs(client, f"mlcycle/{pipe.name}/monitoring", RECENT_MONITORING)
+    ]
+    out["last_monitoring"] = recent[0] if recent else None
+    out["recent_monitoring"] = recent
+    out["shadow"] = shadow_state(
+        registry, pipe.config.promotion.shadow_policy, pipe.config.evaluation.primary_metric
+    )
     return out
 
 
@@ -324,15 +344,26 @@ def render_status(s: dict[str, Any]) -> str:
         else f"last training: {t['started']} {t['status']} (Airflow run {t['airflow_run_id']}); "
         f"validation {t['validation']}; registered: {', '.join(t['registered']) or 'nothing'}"
     )
-    m = s["last_monitoring"]
-    lines.append(
-        "last monitoring: none recorded"
-        if m is None
-        else f"last monitoring: window {m['window']} scored by v{m['model_version']} "
-        f"(Airflow run {m['airflow_run_id']}): {m['verdict']}"
-    )
-    if m:
-        lines.extend(f"  - {r}" for r in m["reasons"])
+    sh = s.get("shadow")
+    if sh:
+        gain = "n/a" if sh["mean_gain"] is None else f"{sh['mean_gain']:+.4f}"
+        lines.append(
+            f"shadow: v{sh['challenger_version']} vs champion v{sh['against_champion']}: "
+            f"{sh['windows_scored']} of {sh['windows_needed']} window(s) scored, {sh['windows_labeled']} labeled, "
+            f"mean gain {gain}; next verdict: {sh['next_verdict']}"
+        )
+        lines.extend(f"  - {r}" for r in sh["reasons"][1:])
+    recent = s.get("recent_monitoring") or []
+    if not recent:
+        lines.append("last monitoring: none recorded")
+    for i, m in enumerate(recent):
+        lines.append(
+            ("last monitoring: " if i == 0 else "  earlier: ")
+            + f"window {m['window']} scored by v{m['model_version']} (Airflow run {m['airflow_run_id']}): "
+            f"{m['verdict']}"
+        )
+        if i == 0:
+            lines.extend(f"  - {r}" for r in m["reasons"])
     return "\n".join(lines)
 
 

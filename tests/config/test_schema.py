@@ -197,3 +197,21 @@ def test_rules_and_fallback_parse() -> None:
     cfg = parse_pipeline(text, "config/pipelines/t.yaml").config
     assert cfg.fallback_kind == "rules" and cfg.postprocess.rules[0].when[1].op == "is_null"
     assert parse_pipeline(MINIMAL, "config/pipelines/t.yaml").config.fallback_kind == "majority"
+
+
+def test_shadow_promotion_config() -> None:
+    shadow = "promotion: {mode: shadow, shadow: {windows: 4, min_labeled_windows: 2, min_gain: 0.01}}\n"
+    stamped = MINIMAL.replace("data:\n", "data:\n  timestamp_column: ts\n", 1)
+    pipe = parse_pipeline(stamped + shadow, "config/pipelines/tiny.yaml")
+    assert pipe.config.promotion.shadow_policy.windows == 4
+    assert parse_pipeline(stamped + "promotion: {mode: shadow}\n", "x.yaml").config.promotion.shadow_policy.windows == 3
+
+    err = _error(stamped + "promotion: {mode: shadow, shadow: {windows: 2, min_labeled_windows: 3}}\n")
+    assert "promotion.shadow: " in err and "min_labeled_windows (3) cannot exceed windows (2)" in err
+    err = _error(stamped + "promotion: {mode: manual, shadow: {windows: 2}}\n")
+    assert "promotion: " in err and "set mode: shadow or remove shadow" in err
+    err = _error(stamped + "promotion: {mode: shadow, shadow: {window: 2}}\n")
+    assert "promotion.shadow.window" in err and "windows" in err
+    # no timestamp column: no monitor DAG to run the shadow in
+    err = _error(MINIMAL + "promotion: {mode: shadow}\n")
+    assert "promotion.mode: shadow" in err and "set data.timestamp_column" in err

@@ -11,7 +11,16 @@ import pytest
 
 from mlcycle.config import Pipeline
 from mlcycle.errors import PromotionError
-from mlcycle.registry import CHALLENGER, CHAMPION, MlflowRegistry, VersionRef, decision_tags, promote
+from mlcycle.registry import (
+    CHALLENGER,
+    CHAMPION,
+    MlflowRegistry,
+    VersionRef,
+    clear_challenger,
+    decision_tags,
+    promote,
+    set_challenger,
+)
 from mlcycle.training import RunContext, TrainResult, feature_frame, train_model
 from tests.unit.conftest import MlflowStore
 
@@ -145,6 +154,25 @@ def test_tag_version_and_move_alias(registry: MlflowRegistry, store: Store) -> N
     registry.move_alias(CHALLENGER, ref.version)
     assert registry.version_tags(ref.version)["mlcycle.promotion"] == "skipped"
     assert _aliases(registry) == {CHALLENGER: ref.version}
+
+
+def test_clear_challenger_only_removes_the_version_it_names(registry: MlflowRegistry, store: Store) -> None:
+    v1, v2 = (registry.register(r.run_id, r.model_uri, {}) for r in store.runs[:2])
+    promote(registry, v1.version, None, move_challenger=False)
+    set_challenger(registry, v2.version, {"action": "challenger"})
+    assert clear_challenger(registry, "1", {"action": "shadow_reject"}) is False  # not the challenger
+    assert _aliases(registry) == {CHAMPION: "1", CHALLENGER: "2"}
+    assert clear_challenger(registry, "2", {"action": "shadow_reject", "reason": "shadow: worse"}) is True
+    assert _aliases(registry) == {CHAMPION: "1"}
+    last = registry.history()[-1]
+    assert (last["action"], last["alias"], last["from_version"], last["to_version"]) == (
+        "shadow_reject",
+        CHALLENGER,
+        "2",
+        None,
+    )
+    assert clear_challenger(registry, "2", {"action": "shadow_reject"}) is False  # already gone
+    assert len(registry.history()) == 3
 
 
 def test_decision_tags_are_strings() -> None:
