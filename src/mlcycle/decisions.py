@@ -111,8 +111,11 @@ def decide_promotion(
     checks = decide_slices(slices or [], champion, policy)
     if checks:
         failures += [r for c in checks for r in c.failed]
-        passes.append(_slice_summary(checks, policy))
-        passes += [r for c in checks if c.status == SKIPPED for r in c.reasons]
+        passes.append(_slice_summary(checks, champion, policy))
+        # with nothing to compare, per-slice "nothing to check" lines would only repeat the summary
+        idle = champion is None and not (policy.slice_gate and policy.slice_gate.thresholds)
+        passes += [r for c in checks if c.status == SKIPPED and not (idle and c.rows >= policy.min_slice_size)
+                   for r in c.reasons]
     fair = decide_fairness(fairness, policy.fairness) if policy.fairness is not None else None
     if fair is not None:
         (failures if fair.status == FAILED and fair.gated else passes).append(fair.reason)
@@ -215,7 +218,9 @@ def decide_slices(
     return tuple(out)
 
 
-def _slice_summary(checks: tuple[SliceCheck, ...], policy: EvaluationConfig) -> str:
+def _slice_summary(
+    checks: tuple[SliceCheck, ...], champion: ChampionScore | None, policy: EvaluationConfig
+) -> str:
     counts = {s: sum(c.status == s for c in checks) for s in (PASSED, FAILED, SKIPPED)}
     gate = policy.slice_gate or SliceGateConfig()
     what = f"{', '.join(policy.slice_gate_metrics)} within {gate.max_regression} of the champion"
@@ -224,6 +229,7 @@ def _slice_summary(checks: tuple[SliceCheck, ...], policy: EvaluationConfig) -> 
     return (
         f"slice gate ({what}): {counts[PASSED]} of {len(checks)} slices passed, "
         f"{counts[FAILED]} failed, {counts[SKIPPED]} skipped"
+        + ("; no champion yet, so only slice floors apply" if champion is None else "")
     )
 
 

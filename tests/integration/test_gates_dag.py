@@ -5,11 +5,14 @@ candidate that is better on average but trained on half-flipped labels for ``pla
 by the slice gate, naming the slice, and by a fairness gate (two runs keep the module cheap; the gates'
 independence is proved in tests/unit/test_gates.py). The champion never moves after the first run, and
 each version's card (Markdown and HTML) records the outcomes.
+
+MLflow here is a real ``mlflow server`` (SQLite backend, proxied artifacts; ~10 s to start), as the
+issue asks; it needs no outside service, so the module runs with ``make test``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from mlflow import MlflowClient
 from mlcycle.ingest import record_key
 from mlcycle.runner import RunSummary, run_training
 from mlcycle.settings import load_settings
+from tests.support.fixtures import start_mlflow_server
 
 from .conftest import LOGICAL_DATE
 
@@ -62,7 +66,24 @@ def _premium_noise(demo_dir: Path, data_root: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def runs(demo_dir: Path, data_root: Path, write_pipeline: Callable[..., str]) -> dict[str, RunSummary]:
+def mlflow_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """This module's tracking and registry server; the DAG runs and the assertions all talk to it."""
+    tmp = tmp_path_factory.mktemp("gates-mlflow")
+    server = start_mlflow_server(f"sqlite:///{tmp}/mlflow.db", str(tmp / "artifacts"), tmp)
+    patch = pytest.MonkeyPatch()
+    patch.setenv("MLFLOW_TRACKING_URI", server.url)
+    try:
+        yield server.url
+    finally:
+        patch.undo()
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def runs(
+    mlflow_server_url: str, demo_dir: Path, data_root: Path, write_pipeline: Callable[..., str]
+) -> dict[str, RunSummary]:
+    assert load_settings().tracking_uri == mlflow_server_url
     out = {}
     champion = write_pipeline(
         "gates_champion",

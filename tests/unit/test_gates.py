@@ -182,3 +182,16 @@ def test_sensitive_column_is_kept_in_the_snapshot(make_pipeline: PipelineFactory
     pipe = make_pipeline(text)
     assert pipe.data_columns() == ["a", "plan", "y", "gender"]
     assert pipe.config.evaluation.fairness is not None and pipe.config.evaluation.fairness.gate is False
+
+
+def test_first_model_lists_only_small_slices_besides_the_summary() -> None:
+    decision = decide_promotion(
+        {"roc_auc": 0.8}, None, _policy(slice_gate={}), slices=[_row("basic", 0.7), SMALL]
+    )
+    assert decision.promote is True
+    slice_lines = [r for r in decision.reasons if "slice" in r]
+    assert slice_lines == [
+        "slice gate (roc_auc within 0.05 of the champion): 0 of 2 slices passed, 0 failed, 2 skipped; "
+        "no champion yet, so only slice floors apply",
+        "slice plan=gold: skipped, 12 rows < min_slice_size 50; not gated",
+    ]
