@@ -209,6 +209,29 @@ class ModelConfig(_Strict):
         return self.task in CLASSIFICATION
 
 
+class SliceGateConfig(_Strict):
+    """Per-slice gate: no slice may regress against the champion by more than ``max_regression``
+    on ``metrics`` (default: the primary metric), and each slice meets ``thresholds`` if set."""
+
+    max_regression: float = Field(0.05, ge=0)
+    metrics: list[Metric] | None = None
+    thresholds: dict[Metric, float] = Field(default_factory=dict)
+
+
+FairnessMetric = Literal[
+    "positive_rate_difference", "recall_difference", "false_positive_rate_difference", "equalized_odds_difference"
+]
+
+
+class FairnessConfig(_Strict):
+    """A group-fairness figure on the holdout across the values of ``sensitive`` (binary classification)."""
+
+    sensitive: str = Field(min_length=1)
+    metric: FairnessMetric = "positive_rate_difference"
+    threshold: float = Field(0.1, ge=0, le=1)
+    gate: bool = False
+
+
 class EvaluationConfig(_Strict):
     primary_metric: Metric
     thresholds: dict[Metric, float] = Field(default_factory=dict)
@@ -216,6 +239,15 @@ class EvaluationConfig(_Strict):
     slices: list[str] = Field(default_factory=list)
     min_slice_size: int = Field(30, ge=1)
     on_incomparable_champion: Literal["reject", "promote"] = "reject"
+    slice_gate: SliceGateConfig | None = None
+    fairness: FairnessConfig | None = None
+
+    @property
+    def slice_gate_metrics(self) -> list[str]:
+        gate = self.slice_gate
+        if gate is None:
+            return []
+        return list(gate.metrics or [self.primary_metric])
 
 
 class NotificationsConfig(_Strict):
@@ -549,11 +581,34 @@ class PipelineConfig(_Strict):
     @model_validator(mode="after")
     def _cross_checks(self) -> PipelineConfig:
         allowed = CLASSIFICATION_METRICS if self.model.is_classification else REGRESSION_METRICS
-        for metric in [self.evaluation.primary_metric, *self.evaluation.thresholds]:
-            if metric not in allowed:
+        ev = self.evaluation
+        gate = ev.slice_gate
+        for key, metrics in (
+            ("evaluation", [ev.primary_metric, *ev.thresholds]),
+            ("evaluation.slice_gate", [*(gate.metrics or []), *gate.thresholds] if gate else []),
+        ):
+            for metric in metrics:
+                if metric not in allowed:
+                    raise ValueError(
+                        f"{key}: metric {metric!r} does not apply to {self.model.task}; "
+                        f"use one of: {', '.join(allowed)}"
+                    )
+        if gate is not None and not ev.slices:
+            raise ValueError(
+                "evaluation.slice_gate: needs evaluation.slices; list the columns whose values are gated, "
+                "or remove slice_gate"
+            )
+        if ev.fairness is not None:
+            if self.model.task != "binary_classification":
                 raise ValueError(
-                    f"evaluation: metric {metric!r} does not apply to {self.model.task}; "
-                    f"use one of: {', '.join(allowed)}"
+                    f"evaluation.fairness: fairness metrics compare positive-prediction rates, which need "
+                    f"model.task binary_classification (this pipeline is {self.model.task}); "
+                    "remove evaluation.fairness"
+                )
+            if ev.fairness.sensitive == self.data.target:
+                raise ValueError(
+                    f"evaluation.fairness.sensitive: {ev.fairness.sensitive!r} is the target; "
+                    "name the column holding the sensitive attribute"
                 )
         if self.model.split.strategy == "time" and not self.data.timestamp_column:
             raise ValueError("model.split.strategy 'time' needs data.timestamp_column")
@@ -610,10 +665,12 @@ class Pipeline(BaseModel):
         return f"{self.name}__approve"
 
     def data_columns(self) -> list[str]:
-        """Every column a snapshot keeps: features, target, timestamp, id and slices."""
+        """Every column a snapshot keeps: features, target, timestamp, id, slices and the sensitive one."""
         data = self.config.data
         wanted = [*data.features.all, data.target, data.timestamp_column, data.id_column]
         wanted += self.config.evaluation.slices
+        if self.config.evaluation.fairness is not None:
+            wanted.append(self.config.evaluation.fairness.sensitive)
         out: list[str] = []
         for col in wanted:
             if col and col not in out:

@@ -95,7 +95,7 @@ A failure anywhere leaves the champion unchanged{notify}.
 `decision.json` and the MLflow tag `mlcycle.forced=true`); `skip_promotion` registers without moving
 `champion`; `lookback_days` and `data_end` change the training window.
 **Links** on the task instances: "Data checks report" (check_data), "MLflow run" (train),
-"MLflow model version" (register_and_promote).
+"MLflow model version" and "Model card" (register_and_promote, the HTML card).
 """
 
 

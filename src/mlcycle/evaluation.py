@@ -58,22 +58,92 @@ def _positive_label(model: Any) -> Any:
     return 1 if 1 in classes else classes[-1]
 
 
+def _groups(frame: pd.DataFrame, column: str) -> pd.Series:
+    return frame[column].astype("string").fillna("<null>")
+
+
 def slice_metrics(
-    pipe: Pipeline, model: Any, X: pd.DataFrame, y: pd.Series, frame: pd.DataFrame
+    pipe: Pipeline,
+    model: Any,
+    X: pd.DataFrame,
+    y: pd.Series,
+    frame: pd.DataFrame,
+    champion_model: Any | None = None,
 ) -> list[dict[str, Any]]:
-    """Metrics per value of each slice column, for slices with at least ``min_slice_size`` rows."""
+    """Metrics per value of each slice column, for slices with at least ``min_slice_size`` rows;
+    with ``champion_model``, the champion's metrics on the same rows as ``champion_metrics``."""
     policy = pipe.config.evaluation
     rows = []
     for column in policy.slices:
-        values = frame[column].astype("string").fillna("<null>")
+        values = _groups(frame, column)
         for value, idx in values.groupby(values, sort=True).groups.items():
             if len(idx) < policy.min_slice_size:
                 rows.append({"column": column, "value": str(value), "rows": len(idx), "skipped": "too small"})
                 continue
             pos = frame.index.get_indexer(idx)
-            metrics = compute_metrics(pipe, model, X.iloc[pos], y.iloc[pos])
-            rows.append({"column": column, "value": str(value), "rows": len(idx), "metrics": metrics})
+            Xs, ys = X.iloc[pos], y.iloc[pos]
+            row = {"column": column, "value": str(value), "rows": len(idx), "metrics": compute_metrics(pipe, model, Xs, ys)}
+            if champion_model is not None:
+                row["champion_metrics"] = compute_metrics(pipe, champion_model, Xs, ys)
+            rows.append(row)
     return rows
+
+
+# The rate each fairness metric compares across groups; equalized odds takes the larger of two gaps.
+FAIRNESS_RATES = {
+    "positive_rate_difference": ("positive_rate",),
+    "recall_difference": ("recall",),
+    "false_positive_rate_difference": ("false_positive_rate",),
+    "equalized_odds_difference": ("recall", "false_positive_rate"),
+}
+
+
+def fairness_report(
+    pipe: Pipeline, model: Any, X: pd.DataFrame, y: pd.Series, frame: pd.DataFrame
+) -> dict[str, Any] | None:
+    """Per-group rates of ``model`` on the holdout and the configured fairness figure (None if unset)."""
+    cfg = pipe.config.evaluation.fairness
+    if cfg is None:
+        return None
+    positive = _positive_label(model)
+    predicted = model.predict(X) == positive
+    return fairness_figure(
+        (y == positive).to_numpy(), predicted, _groups(frame, cfg.sensitive).to_numpy(), cfg.metric,
+        pipe.config.evaluation.min_slice_size, cfg.sensitive,
+    )
+
+
+def fairness_figure(
+    actual: Any, predicted: Any, groups: Any, metric: str, min_rows: int, column: str
+) -> dict[str, Any]:
+    """Positive rate, recall and false positive rate per group (boolean arrays in), and the largest gap
+    between groups of the metric's rate(s). Groups under ``min_rows`` rows are skipped."""
+    import numpy as np
+
+    actual, predicted, groups = np.asarray(actual, bool), np.asarray(predicted, bool), np.asarray(groups)
+    rows: list[dict[str, Any]] = []
+    for value in sorted(set(groups.tolist()), key=str):
+        mask = groups == value
+        n, pos, neg = int(mask.sum()), int((actual & mask).sum()), int((~actual & mask).sum())
+        row: dict[str, Any] = {"value": str(value), "rows": n, "positives": pos}
+        if n < min_rows:
+            row["skipped"] = f"too small (< {min_rows} rows)"
+        else:
+            row["positive_rate"] = float(predicted[mask].mean())
+            row["recall"] = float((predicted & actual & mask).sum() / pos) if pos else None
+            row["false_positive_rate"] = float((predicted & ~actual & mask).sum() / neg) if neg else None
+        rows.append(row)
+    out: dict[str, Any] = {"sensitive": column, "metric": metric, "groups": rows, "value": None}
+    gaps = []
+    for rate in FAIRNESS_RATES[metric]:
+        defined = [(r[rate], r["value"]) for r in rows if r.get(rate) is not None]
+        if len(defined) < 2:
+            out["why"] = f"fewer than 2 {column} groups with >= {min_rows} rows and a defined {rate}"
+            return out
+        (low, low_g), (high, high_g) = min(defined), max(defined)
+        gaps.append((high - low, f"{rate}: lowest {low_g} {low:.4f}, highest {high_g} {high:.4f}"))
+    out["value"], out["extremes"] = max(gaps)
+    return out
 
 
 def log_plots(pipe: Pipeline, model: Any, X: pd.DataFrame, y: pd.Series) -> list[str]:

@@ -18,6 +18,8 @@ from urllib.parse import quote
 import attrs
 from airflow.sdk import BaseOperatorLink
 
+from mlcycle.model_card import MODEL_CARD_RECORD
+
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
     from airflow.sdk.types import TaskInstanceKey
@@ -113,11 +115,12 @@ class ModelVersionLink(_MlflowLink):
 
 
 DATA_CHECKS_LINK = RunRecordLink(record="data_checks.json", label="Data checks report")
+MODEL_CARD_LINK = RunRecordLink(record=MODEL_CARD_RECORD, label="Model card")
 DRIFT_REPORT_LINK = RunRecordLink(record="drift_report.html", label="Drift report")
 LINKS_BY_TASK: dict[str, list[BaseOperatorLink]] = {
     "check_data": [DATA_CHECKS_LINK],
     "train": [MlflowRunLink()],
-    "register_and_promote": [ModelVersionLink()],
+    "register_and_promote": [ModelVersionLink(), MODEL_CARD_LINK],
     "detect_drift": [DRIFT_REPORT_LINK],
 }
 

@@ -126,7 +126,13 @@ def _evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> di
     import mlflow
 
     from mlcycle.decisions import ChampionScore
-    from mlcycle.evaluation import compute_metrics, load_sklearn_model, log_plots, slice_metrics
+    from mlcycle.evaluation import (
+        compute_metrics,
+        fairness_report,
+        load_sklearn_model,
+        log_plots,
+        slice_metrics,
+    )
     from mlcycle.registry import CHAMPION, MlflowRegistry
     from mlcycle.training import feature_frame, split_indices, target_values
 
@@ -141,11 +147,11 @@ def _evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> di
         trained["model_uri"], trained.get("registration_tags"), f"candidate of run {trained['run_id']}"
     )
     candidate = compute_metrics(pipe, candidate_model, X, y)
-    slices = slice_metrics(pipe, candidate_model, X, y, holdout)
 
     registry = MlflowRegistry(pipe.model_name, env.settings.tracking_uri)
     champ_ref = registry.get_alias(CHAMPION)
     champion: ChampionScore | None = None
+    champ_model = None
     if champ_ref is not None:
         try:
             champ_model = load_sklearn_model(
@@ -155,12 +161,19 @@ def _evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> di
         except Exception as exc:  # any failure to score the champion is recorded, and decided on by policy
             log.warning("champion v%s could not be scored: %s", champ_ref.version, exc)
             champion = ChampionScore(champ_ref.version, {}, f"{type(exc).__name__}: {exc}"[:500])
+            champ_model = None
+    # the champion's per-slice metrics and fairness figure come from the same holdout rows
+    slices = slice_metrics(pipe, candidate_model, X, y, holdout, champion_model=champ_model)
+    fairness = fairness_report(pipe, candidate_model, X, y, holdout)
+    if fairness is not None and champ_model is not None:
+        fairness["champion_value"] = (fairness_report(pipe, champ_model, X, y, holdout) or {}).get("value")
 
     record = {
         "holdout_rows": len(holdout),
         "candidate": candidate,
         "champion": None if champion is None else champion.__dict__,
         "slices": slices,
+        "fairness": fairness,
         "primary_metric": pipe.config.evaluation.primary_metric,
     }
     with mlflow.start_run(run_id=trained["run_id"]):
@@ -173,6 +186,8 @@ def _evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> di
             for k, v in (row.get("metrics") or {}).items():
                 if v is not None and k == pipe.config.evaluation.primary_metric:
                     mlflow.log_metric(f"slice_{row['column']}_{_safe(row['value'])}_{k}", v)
+        if fairness is not None:
+            mlflow.log_metrics(_fairness_metrics(fairness))
         log_plots(pipe, candidate_model, X, y)
         mlflow.log_dict(record, "evaluation/evaluation.json")
     record["evaluation_uri"] = env.publish_json("evaluation.json", record)
@@ -183,16 +198,35 @@ def _safe(value: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in value)[:60]
 
 
+def _fairness_metrics(fairness: dict[str, Any]) -> dict[str, float]:
+    """MLflow metrics of a fairness report: the figure (candidate, champion) and each group's rates."""
+    metric, column = fairness["metric"], _safe(fairness["sensitive"])
+    out = {f"fairness_{metric}": fairness.get("value"), f"champion_fairness_{metric}": fairness.get("champion_value")}
+    for group in fairness["groups"]:
+        for rate in ("positive_rate", "recall", "false_positive_rate"):
+            out[f"fairness_{column}_{_safe(group['value'])}_{rate}"] = group.get(rate)
+    return {k: v for k, v in out.items() if v is not None}
+
+
 def validate_model(
     env: Env, evaluation: dict[str, Any], trained: dict[str, Any], force: bool
 ) -> dict[str, Any]:
+    """Decide on the full evaluation record (XCom carries only its summary, not slices or fairness)."""
     import mlflow
 
     from mlcycle.decisions import ChampionScore, decide_promotion
 
-    champ = evaluation.get("champion")
+    full = json.loads(env.store.read_bytes(env.record_key("evaluation.json")))
+    champ = full.get("champion")
     champion = ChampionScore(**champ) if champ else None
-    decision = decide_promotion(evaluation["candidate"], champion, env.pipe.config.evaluation, force=force)
+    decision = decide_promotion(
+        full["candidate"],
+        champion,
+        env.pipe.config.evaluation,
+        force=force,
+        slices=full.get("slices"),
+        fairness=full.get("fairness"),
+    )
     record = decision.to_dict()
     mlflow.set_tracking_uri(env.settings.tracking_uri)
     with mlflow.start_run(run_id=trained["run_id"]):
@@ -307,10 +341,17 @@ def log_model_card(
     evaluation: dict[str, Any],
     decision: dict[str, Any],
 ) -> str:
-    """Write the version's model card into its MLflow run and the run records; return its URI."""
+    """Write the version's model card (Markdown and HTML) into its MLflow run and the run records;
+    return the Markdown card's URI."""
     import mlflow
 
-    from mlcycle.model_card import CARD_PATH, render_model_card
+    from mlcycle.model_card import (
+        CARD_HTML_PATH,
+        CARD_PATH,
+        MODEL_CARD_RECORD,
+        render_model_card,
+        render_model_card_html,
+    )
 
     checks = json.loads(env.store.read_bytes(env.record_key("data_checks.json")))["summary"]
     mlflow.set_tracking_uri(env.settings.tracking_uri)
@@ -323,7 +364,10 @@ def log_model_card(
         "full lineage": f"mlcycle lineage {env.pipe.name} {version}",
     }
     card = render_model_card(env.pipe, version, snapshot, checks, evaluation, decision, lineage)
+    page = render_model_card_html(card, f"Model card: {env.pipe.model_name} v{version}")
     with mlflow.start_run(run_id=run_id):
         mlflow.log_text(card, CARD_PATH)
+        mlflow.log_text(page, CARD_HTML_PATH)
     env.store.publish_bytes(card.encode(), env.record_key("model_card.md"))
+    env.store.publish_bytes(page.encode(), env.record_key(MODEL_CARD_RECORD))
     return f"runs:/{run_id}/{CARD_PATH}"

@@ -106,13 +106,19 @@ def test_train_links_to_its_mlflow_run(runs: tuple[RunSummary, WindowSummary]) -
     assert run.data.tags["airflow.run_id"] == trained.run_id
 
 
-def test_register_and_promote_links_to_the_registered_version(runs: tuple[RunSummary, WindowSummary]) -> None:
+def test_register_and_promote_links_to_the_registered_version_and_its_card(
+    runs: tuple[RunSummary, WindowSummary], records_client: TestClient
+) -> None:
     trained, _ = runs
     links = api_links(trained.dag_id, trained.run_id, "register_and_promote")
     version = trained.records["promotion"]["version"]
-    assert links == {"MLflow model version": f"{MLFLOW_UI}/#/models/{MODEL}/versions/{version}"}
+    assert set(links) == {"MLflow model version", "Model card"}
+    assert links["MLflow model version"] == f"{MLFLOW_UI}/#/models/{MODEL}/versions/{version}"
     registered = _registry().get_model_version(MODEL, version)
     assert registered.tags["airflow.run_id"] == trained.run_id
+    card = _fetch_record(records_client, links["Model card"])
+    assert card.headers["content-type"].startswith("text/html")
+    assert f"<h1>Model card: {MODEL} v{version}</h1>" in card.text
 
 
 def test_check_data_links_to_its_report_which_the_plugin_serves(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mlcycle.config import ModelCardConfig, Pipeline
-from mlcycle.model_card import render_model_card
+from mlcycle.config import FairnessConfig, ModelCardConfig, Pipeline, SliceGateConfig
+from mlcycle.model_card import render_model_card, render_model_card_html
 
 SNAPSHOT = {
     "uri": "/snap/abc.parquet",
@@ -49,3 +49,74 @@ def test_card_has_every_section_from_the_evidence(demo_pipeline: Pipeline) -> No
 
 def test_card_says_when_intended_use_is_not_stated(demo_pipeline: Pipeline) -> None:
     assert "_Not stated: set `model_card.intended_use` in the pipeline YAML._" in _card(demo_pipeline)
+
+
+def _gated(pipe: Pipeline) -> Pipeline:
+    ev = pipe.config.evaluation.model_copy(
+        update={
+            "slice_gate": SliceGateConfig(max_regression=0.05),
+            "fairness": FairnessConfig(sensitive="region", metric="recall_difference", threshold=0.1, gate=True),
+        }
+    )
+    return pipe.model_copy(update={"config": pipe.config.model_copy(update={"evaluation": ev})})
+
+
+HOSTILE = "<script>alert(1)</script>[x](javascript:alert(1))|"
+GATED_EVALUATION = {
+    **EVALUATION,
+    "slices": [
+        {"column": "plan", "value": "premium", "rows": 300, "metrics": {"roc_auc": 0.61},
+         "champion_metrics": {"roc_auc": 0.74}},
+        {"column": "plan", "value": HOSTILE, "rows": 12, "skipped": "too small"},
+    ],
+    "fairness": {
+        "sensitive": "region", "metric": "recall_difference", "value": 0.2, "champion_value": 0.05,
+        "groups": [
+            {"value": "west", "rows": 400, "positives": 80, "positive_rate": 0.2, "recall": 0.4,
+             "false_positive_rate": 0.1},
+            {"value": "north", "rows": 20, "positives": 3, "skipped": "too small (< 50 rows)"},
+        ],
+    },
+}
+GATED_DECISION = {
+    "verdict": "rejected",
+    "reasons": ["slice plan=premium: roc_auc 0.6100 vs champion v4 0.7400 (-0.1300, more than the 0.05 allowed)"],
+    "slices": [
+        {"column": "plan", "value": "premium", "rows": 300, "status": "failed",
+         "reasons": ["slice plan=premium: roc_auc 0.6100 vs champion v4 0.7400 (-0.1300, more than the 0.05 allowed)"]},
+        {"column": "plan", "value": HOSTILE, "rows": 12, "status": "skipped", "reasons": [f"slice plan={HOSTILE}: skipped"]},
+    ],
+    "fairness": {"status": "failed", "gated": True, "reason": "fairness recall_difference across region = 0.2000 exceeds"},
+}
+
+
+def test_card_shows_slice_gate_fairness_and_champion_comparison(demo_pipeline: Pipeline) -> None:
+    card = render_model_card(_gated(demo_pipeline), "5", SNAPSHOT, CHECKS, GATED_EVALUATION, GATED_DECISION, {})
+    assert "| plan = premium | 300 | roc_auc=0.6100 | roc_auc=0.7400 | failed |" in card
+    assert "| roc_auc | 0.7712 | 0.7601 | +0.0111 |" in card  # champion comparison, metric by metric
+    assert "- **failed** slice plan=premium: roc_auc 0.6100 vs champion v4 0.7400" in card
+    assert "`recall_difference` across the values of `region` (a model feature)" in card
+    assert "- Candidate: 0.2000; champion on the same holdout: 0.0500" in card
+    assert "- Verdict: **failed**: fairness recall_difference across region = 0.2000 exceeds" in card
+    assert "| region = west | 400 | 80 | 0.2000 | 0.4000 | 0.1000 |" in card
+    assert "| region = north | 20 | 3 | too small (< 50 rows) |" in card
+
+
+def test_html_card_escapes_every_data_value(demo_pipeline: Pipeline) -> None:
+    card = render_model_card(_gated(demo_pipeline), "5", SNAPSHOT, CHECKS, GATED_EVALUATION, GATED_DECISION, {})
+    page = render_model_card_html(card, "Model card: <churn> v5")
+    assert page.startswith("<!doctype html>") and "<title>Model card: &lt;churn&gt; v5</title>" in page
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert 'href="javascript' not in page and "<a " not in page
+    assert "<h2>Fairness</h2>" in page and "<td>region = west</td>" in page
+    # the hostile value stays inside its cell: its '|' does not split the table row
+    assert "<td>plan = &lt;script&gt;alert(1)&lt;/script&gt;[x](javascript:alert(1))|</td>" in page
+
+
+def test_card_without_gates_says_they_are_not_configured(demo_pipeline: Pipeline) -> None:
+    plain = demo_pipeline.config.evaluation.model_copy(update={"slice_gate": None, "fairness": None})
+    pipe = demo_pipeline.model_copy(update={"config": demo_pipeline.config.model_copy(update={"evaluation": plain})})
+    card = _card(pipe)
+    assert "Not configured: per-slice metrics are reported, not gated" in card
+    assert "## Fairness\n\nNot configured" in card
+    assert "| plan = basic | 900 | roc_auc=0.7500 | - | not gated |" in card
