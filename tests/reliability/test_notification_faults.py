@@ -47,23 +47,40 @@ def refusing_smtp() -> Iterator[tuple[SmtpServer, _RefusingHandler]]:
         controller.stop()
 
 
-def _run_failing(write_pipeline: Callable[..., str], name: str) -> Any:
+def _run_failing(
+    write_pipeline: Callable[..., str],
+    name: str,
+    smtp: SmtpServer,
+    slack: SlackReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Run a training DAG whose source matches nothing; assert it failed in ingest, cleanly."""
     from mlcycle.config import find_pipeline
     from mlcycle.dag_factory import build_training_dag
     from mlcycle.runner import _test_run, prepare_airflow
 
+    for key, value in {**smtp.airflow_conn_env(), **slack.airflow_conn_env()}.items():
+        monkeypatch.setenv(key, value)
+    caplog.set_level(logging.DEBUG)
     pipeline = write_pipeline(
         name, notifying(f"{name}_model", retries=0, data={"source": f"missing/{name}/*.parquet"})
     )
     prepare_airflow()
-    return _test_run(build_training_dag(find_pipeline(pipeline)), datetime(2026, 1, 1, tzinfo=UTC), None)
-
-
-def _assert_failed_in_ingest(dr: Any) -> None:
+    dr = _test_run(build_training_dag(find_pipeline(pipeline)), datetime(2026, 1, 1, tzinfo=UTC), None)
     states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
     assert str(dr.state) == "failed", states
     assert states.pop("ingest") == "failed"
     assert set(states.values()) == {"upstream_failed"}, states
+
+
+def _everything_logged(
+    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, task_logs: Path
+) -> list[str]:
+    """stdout, stderr, every log record (with its traceback) and every task log file of the run."""
+    out, err = capfd.readouterr()
+    records = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    return [out, err, records, text_of_logs(task_logs)]
 
 
 def _assert_no_secret(slack: SlackReceiver, *texts: str) -> None:
@@ -83,14 +100,10 @@ def test_slack_500_still_emails_and_leaks_no_webhook(
     capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    for key, value in {**smtp_server.airflow_conn_env(), **slack_receiver.airflow_conn_env()}.items():
-        monkeypatch.setenv(key, value)
     slack_receiver.respond_with(500)
-    caplog.set_level(logging.DEBUG)
 
-    dr = _run_failing(write_pipeline, "slack500")
+    _run_failing(write_pipeline, "slack500", smtp_server, slack_receiver, monkeypatch, caplog)
 
-    _assert_failed_in_ingest(dr)
     [email] = smtp_server.wait_for(1)
     [post] = slack_receiver.wait_for(1)  # tried once, answered 500
     time.sleep(1)
@@ -98,10 +111,9 @@ def test_slack_500_still_emails_and_leaks_no_webhook(
     assert "slack500__train" in email.subject and "ingest" in email.subject
     assert "missing/slack500/*.parquet" in html.unescape(email.body)
     assert "task: ingest" in post.json["text"]
-    out, err = capfd.readouterr()
-    logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
-    assert "Failed to run task callback" in out + err + logged + text_of_logs(task_logs)
-    _assert_no_secret(slack_receiver, out, err, logged, text_of_logs(task_logs), email.body)
+    logged = _everything_logged(capfd, caplog, task_logs)
+    assert "Failed to run task callback" in "".join(logged)
+    _assert_no_secret(slack_receiver, *logged, email.body)
 
 
 def test_smtp_refusing_still_posts_to_slack_and_leaks_no_webhook(
@@ -114,21 +126,15 @@ def test_smtp_refusing_still_posts_to_slack_and_leaks_no_webhook(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     smtp, refusing = refusing_smtp
-    for key, value in {**smtp.airflow_conn_env(), **slack_receiver.airflow_conn_env()}.items():
-        monkeypatch.setenv(key, value)
-    caplog.set_level(logging.DEBUG)
 
-    dr = _run_failing(write_pipeline, "smtp550")
+    _run_failing(write_pipeline, "smtp550", smtp, slack_receiver, monkeypatch, caplog)
 
-    _assert_failed_in_ingest(dr)
     [post] = slack_receiver.wait_for(1)
     time.sleep(1)
     assert len(slack_receiver.requests) == 1
     assert "task: ingest" in post.json["text"] and "smtp550__train" in post.json["text"]
     assert refusing.refused and set(refusing.refused) == {"oncall@example.com"}
     assert smtp.messages == []
-    out, err = capfd.readouterr()
-    logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
-    everything = out + err + logged + text_of_logs(task_logs)
-    assert "relaying denied" in everything, "the refusal is logged"
-    _assert_no_secret(slack_receiver, out, err, logged, text_of_logs(task_logs), post.body.decode())
+    logged = _everything_logged(capfd, caplog, task_logs)
+    assert "relaying denied" in "".join(logged), "the refusal is logged"
+    _assert_no_secret(slack_receiver, *logged, post.body.decode())
