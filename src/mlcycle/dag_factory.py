@@ -367,7 +367,7 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
 
             try:
                 return monitoring.score(stages.open_env(config_path, _run_context()[0]), window)
-            except monitoring.NoChampionError as exc:
+            except (monitoring.NoChampionError, monitoring.UnseenLabelError) as exc:
                 raise AirflowFailException(str(exc)) from exc
 
         @task(task_id="detect_drift")

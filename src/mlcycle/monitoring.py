@@ -39,6 +39,27 @@ class EmptyWindowError(MlcycleError):
     """No (or too few) rows in the window; the YAML says whether that skips or fails the run."""
 
 
+class UnseenLabelError(MlcycleError):
+    """The window's labels hold classes the champion never saw: its quality cannot be measured."""
+
+
+def check_known_labels(pipe: Pipeline, model: Any, labels: pd.Series, version: str) -> None:
+    """Refuse labels outside the champion's classes, naming the column, each label and its count."""
+    import numpy as np
+
+    known = set(np.asarray(model.classes_).tolist())
+    counts = labels.value_counts()
+    unseen = {v: int(n) for v, n in counts.items() if v not in known}
+    if unseen:
+        column = labels.name
+        raise UnseenLabelError(
+            f"label column {column!r} has {sum(unseen.values())} row(s) with labels champion v{version} "
+            f"of {pipe.model_name!r} never saw in training: {unseen} (known: {sorted(known, key=str)}). "
+            "Fix the labels upstream, or retrain on data that has the new class; set "
+            "monitoring.quality.label_column: null to monitor without labels."
+        )
+
+
 # --- reference statistics, computed when a model is trained ---------------------------------------
 
 
@@ -226,7 +247,15 @@ def load_window(env: Env, start: datetime, end: datetime) -> dict[str, Any]:
     sources = expand_source(spec.source, start, end)
     for source in sources:
         table, n = read_source(
-            SourceSpec(source, spec.format, columns, optional, spec.timestamp_column, spec.key),
+            SourceSpec(
+                source,
+                spec.format,
+                columns,
+                optional,
+                spec.timestamp_column,
+                spec.key,
+                tuple(pipe.config.data.features.numeric),
+            ),
             start,
             end,
             allow_missing="{" in spec.source,  # a time partition that never landed is an empty part
@@ -290,9 +319,12 @@ def score(env: Env, window: dict[str, Any]) -> dict[str, Any]:
         )
     model = load_sklearn_model(champion.uri)
     frame = load_snapshot(env.store, window["key"])
+    spec = window_spec(pipe)
+    label = spec.label_column
+    if pipe.config.model.is_classification and window.get("has_labels") and label in frame:
+        check_known_labels(pipe, model, frame[label].dropna(), champion.version)  # before publishing
     X = feature_frame(pipe, frame)
     outputs = predict(pipe, model, X)
-    spec = window_spec(pipe)
     data = pipe.config.data
     scored_at = datetime.now(UTC)
     n = len(frame)
@@ -320,7 +352,6 @@ def score(env: Env, window: dict[str, Any]) -> dict[str, Any]:
     uri = _publish_parquet(env, table, key)
 
     quality = None
-    label = spec.label_column
     if window.get("has_labels") and label in frame:
         labelled = frame[label].notna().to_numpy()
         count = int(labelled.sum())
