@@ -379,7 +379,7 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
             env = stages.open_env(config_path, _run_context()[0])
             try:
                 return monitoring.score(env, window, notify=lambda text: _drift_alert(env.pipe, context, text))
-            except monitoring.NoChampionError as exc:
+            except (monitoring.NoChampionError, monitoring.UnseenLabelError) as exc:
                 raise AirflowFailException(str(exc)) from exc
 
         @task(task_id="detect_drift")

@@ -28,6 +28,8 @@ class ChampionScore:
     version: str
     metrics: dict[str, float | None] = field(default_factory=dict)
     error: str | None = None
+    # the champion was trained on this very snapshot with this very config (a re-run of one date)
+    same_inputs: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,11 @@ def decide_promotion(
         )
         (passes if delta >= -policy.max_regression - TOLERANCE else failures).append(text)
 
+    if champion is not None and champion.same_inputs:
+        failures.append(
+            f"champion v{champion.version} was trained on the same snapshot with the same config: "
+            "a re-run of the same data is not promoted again (force it to)"
+        )
     checks = decide_slices(slices or [], champion, policy)
     if checks:
         failures += [r for c in checks for r in c.failed]

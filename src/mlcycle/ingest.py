@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import glob
 import os
 import tempfile
@@ -132,9 +133,16 @@ def read_file(
     columns = [*columns, *(c for c in optional if c in present and c not in columns)]
     missing = [c for c in columns if c not in present]
     if missing:
+        unused = [c for c in present if c not in columns]
+        hints = [
+            f"{c!r} -> did you mean {match[0]!r}?"
+            for c in missing
+            if (match := difflib.get_close_matches(c, unused, n=1, cutoff=0.6))
+        ]
         raise DataSourceError(
             f"{label}: column(s) {missing} named in the pipeline YAML (data.*) are missing; "
-            f"the file has {present}. Rename the column in the data or in the YAML."
+            f"the file has {present}. {' '.join(hints) + ' ' if hints else ''}"
+            "Rename the column in the data or in the YAML."
         )
     try:
         if fmt == "parquet":
@@ -142,6 +150,40 @@ def read_file(
         return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(include_columns=columns))
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataSourceError(f"{label}: not a readable {fmt} file ({exc}); fix or remove the file") from exc
+
+
+def cast_numeric(table: pa.Table, columns: tuple[str, ...], label: str) -> pa.Table:
+    """Numeric features as float64; text that is not a number fails naming the file, column and value."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for name in columns:
+        if name not in table.column_names:
+            continue
+        col = table[name]
+        if pa.types.is_floating(col.type):
+            continue
+        if not (
+            pa.types.is_integer(col.type)
+            or pa.types.is_boolean(col.type)
+            or pa.types.is_decimal(col.type)
+            or pa.types.is_null(col.type)
+            or pa.types.is_string(col.type)
+            or pa.types.is_large_string(col.type)
+        ):
+            raise DataSourceError(
+                f"{label}: column {name!r} (data.features.numeric) is {col.type}, not a number; "
+                "fix the data, or list the column under data.features.categorical"
+            )
+        try:
+            cast = pc.cast(col, pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise DataSourceError(
+                f"{label}: column {name!r} (data.features.numeric) is {col.type} with values that are not "
+                f"numbers ({exc}); fix the data, or list the column under data.features.categorical"
+            ) from exc
+        table = table.set_column(table.schema.get_field_index(name), name, cast)
+    return table
 
 
 def window_bounds(pipe: Pipeline, interval_end: datetime) -> tuple[datetime | None, datetime]:
@@ -159,7 +201,10 @@ def _filter_window(
     col = table[column]
     if not pa.types.is_timestamp(col.type):
         try:
-            col = pc.cast(col, pa.timestamp("us", tz="UTC"))
+            try:
+                col = pc.cast(col, pa.timestamp("us", tz="UTC"))
+            except pa.ArrowInvalid:  # text without a zone offset: read as UTC, as the README promises
+                col = pc.cast(col, pa.timestamp("us"))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise DataSourceError(
                 f"{label}: column {column!r} (data.timestamp_column) is {col.type}, not a timestamp: {exc}"
@@ -197,6 +242,7 @@ class SourceSpec:
     optional_columns: tuple[str, ...] = ()
     timestamp_column: str | None = None
     key: str = "data.source"  # the YAML key errors name
+    numeric: tuple[str, ...] = ()  # read as float64 (text that parses as numbers is accepted)
 
     @property
     def is_s3(self) -> bool:
@@ -238,6 +284,7 @@ def read_source(
                 except Exception as exc:
                     raise DataSourceError(f"{name}: cannot download ({spec.key}): {exc}") from exc
             table = read_file(local, fmt, spec.columns, label=name, optional=spec.optional_columns)
+            table = cast_numeric(table, spec.numeric, name)
             if spec.timestamp_column:
                 table = _filter_window(table, spec.timestamp_column, start, end, name)
             if table.num_rows:
@@ -270,7 +317,14 @@ def ingest_snapshot(pipe: Pipeline, interval_end: datetime, store: ArtifactStore
     """Read the window ending at ``interval_end``; publish it as Parquet under a content hash key."""
     data = pipe.config.data
     start, end = window_bounds(pipe, interval_end)
-    spec = SourceSpec(data.source, data.format, pipe.data_columns(), (), data.timestamp_column)
+    spec = SourceSpec(
+        data.source,
+        data.format,
+        pipe.data_columns(),
+        (),
+        data.timestamp_column,
+        numeric=tuple(data.features.numeric),
+    )
     table, n_files = read_source(spec, start, end)
     if table is None:
         window = f"[{start.isoformat() if start else '-inf'}, {end.isoformat()})"

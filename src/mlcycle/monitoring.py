@@ -42,6 +42,27 @@ class EmptyWindowError(MlcycleError):
     """No (or too few) rows in the window; the YAML says whether that skips or fails the run."""
 
 
+class UnseenLabelError(MlcycleError):
+    """The window's labels hold classes the champion never saw: its quality cannot be measured."""
+
+
+def check_known_labels(pipe: Pipeline, model: Any, labels: pd.Series, version: str) -> None:
+    """Refuse labels outside the champion's classes, naming the column, each label and its count."""
+    import numpy as np
+
+    known = set(np.asarray(model.classes_).tolist())
+    counts = labels.value_counts()
+    unseen = {v: int(n) for v, n in counts.items() if v not in known}
+    if unseen:
+        column = labels.name
+        raise UnseenLabelError(
+            f"label column {column!r} has {sum(unseen.values())} row(s) with labels champion v{version} "
+            f"of {pipe.model_name!r} never saw in training: {unseen} (known: {sorted(known, key=str)}). "
+            "Fix the labels upstream, or retrain on data that has the new class; set "
+            "monitoring.quality.label_column: null to monitor without labels."
+        )
+
+
 # --- reference statistics, computed when a model is trained ---------------------------------------
 
 
@@ -229,7 +250,15 @@ def load_window(env: Env, start: datetime, end: datetime) -> dict[str, Any]:
     sources = expand_source(spec.source, start, end)
     for source in sources:
         table, n = read_source(
-            SourceSpec(source, spec.format, columns, optional, spec.timestamp_column, spec.key),
+            SourceSpec(
+                source,
+                spec.format,
+                columns,
+                optional,
+                spec.timestamp_column,
+                spec.key,
+                tuple(pipe.config.data.features.numeric),
+            ),
             start,
             end,
             allow_missing="{" in spec.source,  # a time partition that never landed is an empty part
@@ -301,12 +330,15 @@ def score(
     mlflow.set_tracking_uri(env.settings.tracking_uri)
     tags = registry.version_tags(champion.version)
     frame = load_snapshot(env.store, window["key"])
+    spec = window_spec(pipe)
+    label = spec.label_column
     X = feature_frame(pipe, frame)
     served = serve(env, champion, tags, X)
     model, outputs = served.model, served.outputs
     rules, rules_sha = stored_rules(champion, tags)
     final, fired = apply_rules(X, outputs[PREDICTION], rules)
-    spec = window_spec(pipe)
+    if pipe.config.model.is_classification and window.get("has_labels") and label in frame:
+        check_known_labels(pipe, model, frame[label].dropna(), champion.version)  # before publishing
     data = pipe.config.data
     scored_at = datetime.now(UTC)
     n = len(frame)

@@ -153,14 +153,17 @@ def _evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> di
     champion: ChampionScore | None = None
     champ_model = None
     if champ_ref is not None:
+        champ_tags = registry.version_tags(champ_ref.version)
+        same = (
+            champ_tags.get("mlcycle.snapshot_sha256") == snapshot["sha256"]
+            and champ_tags.get("mlcycle.config_sha256") == pipe.config_sha256
+        )
         try:
-            champ_model = load_sklearn_model(
-                champ_ref.uri, registry.version_tags(champ_ref.version), f"{champ_ref.uri} (champion)"
-            )
-            champion = ChampionScore(champ_ref.version, compute_metrics(pipe, champ_model, X, y))
+            champ_model = load_sklearn_model(champ_ref.uri, champ_tags, f"{champ_ref.uri} (champion)")
+            champion = ChampionScore(champ_ref.version, compute_metrics(pipe, champ_model, X, y), None, same)
         except Exception as exc:  # any failure to score the champion is recorded, and decided on by policy
             log.warning("champion v%s could not be scored: %s", champ_ref.version, exc)
-            champion = ChampionScore(champ_ref.version, {}, f"{type(exc).__name__}: {exc}"[:500])
+            champion = ChampionScore(champ_ref.version, {}, f"{type(exc).__name__}: {exc}"[:500], same)
             champ_model = None
     # the champion's per-slice metrics and fairness figure come from the same holdout rows
     slices = slice_metrics(pipe, candidate_model, X, y, holdout, champion_model=champ_model)

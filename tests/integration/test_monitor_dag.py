@@ -21,6 +21,7 @@ MODEL = "mon_churn"
 TRAIN_DATE = "2025-10-01T00:00:00+00:00"  # trains on 2025-01..09; the generator drifts from 2026-01
 STABLE_END = datetime(2025, 11, 1, tzinfo=UTC)  # window 2025-10
 DRIFTED_ENDS = [datetime(2026, 7, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC)]  # 2026-06, 2026-05
+THIRD_DRIFTED_END = datetime(2026, 5, 1, tzinfo=UTC)  # 2026-04
 
 
 def _registry() -> MlflowClient:
@@ -137,10 +138,24 @@ def test_drift_alerts_once_and_retrains_once(monitored: str, notify_env) -> None
     assert second.task_states["trigger_retrain"] == "skipped"
     assert len(smtp.messages) == 1 and len(slack.requests) == 1
 
-    # exactly one retrain request, for the first window's end, and it trains a new version
+    # exactly one retrain request, for the first window's end
     [request] = _take_queued_runs(f"{monitored}__train")
     assert request["run_id"] == f"drift_retrain__{first.run_id}"
     assert request["conf"]["data_end"] == "2026-07-01T00:00:00+00:00"
+
+    # a third drifted window once the request left the queue (as when the scheduler has run it): no
+    # run is queued any more, so the cooldown alone holds both the retrain and the alert (issue 6, #17)
+    [third] = run_monitoring(monitored, [THIRD_DRIFTED_END], execute_retrains=False)
+    assert third.records["decision"]["status"] == "drift", third.records["decision"]
+    action = third.records["action"]
+    assert action["alert"] is False and action["retrain"] is False, action["reasons"]
+    retrain_blockers = [r for r in action["reasons"] if r.startswith("retrain: not triggered")]
+    assert retrain_blockers and all("cooldown" in r for r in retrain_blockers), action["reasons"]
+    assert third.task_states["trigger_retrain"] == "skipped"
+    assert _take_queued_runs(f"{monitored}__train") == []
+    assert len(smtp.messages) == 1 and len(slack.requests) == 1  # one alert across three drifted windows
+
+    # the one retrain trains a new version
     retrain = run_training(monitored, logical_date=request["conf"]["data_end"], conf=request["conf"])
     assert retrain.succeeded, retrain.render()
     assert retrain.records["ingest"]["window_end"] == "2026-07-01T00:00:00+00:00"

@@ -195,3 +195,11 @@ def test_decision_to_dict_is_plain_data() -> None:
     record = decide_promotion({"roc_auc": 0.8}, None, _policy()).to_dict()
     assert set(record) == {"promote", "reasons", "champion_version", "forced", "verdict", "slices", "fairness"}
     assert record["verdict"] == "passed"
+
+
+def test_a_rerun_on_the_champions_own_inputs_is_not_promoted_again() -> None:
+    same = ChampionScore("2", {"roc_auc": 0.80}, same_inputs=True)
+    decision = decide_promotion({"roc_auc": 0.80}, same, _policy())
+    assert decision.promote is False
+    assert any("same snapshot with the same config" in r for r in decision.reasons), decision.reasons
+    assert decide_promotion({"roc_auc": 0.80}, same, _policy(), force=True).promote is True

@@ -296,6 +296,29 @@ def test_missing_column_error_names_file_and_column(
     assert "Rename the column" in msg
 
 
+def test_renamed_column_gets_a_did_you_mean(tmp_path: Path) -> None:
+    path = _write_parquet(tmp_path / "e.parquet", _rows(["2025-02-20"]).rename(columns={"ts": "tss"}))
+    with pytest.raises(DataSourceError, match=r"'ts' -> did you mean 'tss'\?"):
+        read_file(str(path), "parquet", ["id", "ts"])
+
+
+def test_numeric_feature_as_text_is_parsed_or_named_with_its_value(
+    make_pipeline: PipelineFactory, data_root: Path, store: LocalArtifactStore
+) -> None:
+    good = _rows(["2025-02-20 00:00:00", "2025-02-21 00:00:00"]).assign(x=["1.5", "2"])
+    _write_parquet(data_root / "t" / "a.parquet", good)
+    snap = ingest_snapshot(make_pipeline(_yaml("t/*.parquet")), END, store)
+    assert snap.columns["x"] == "double"
+    assert load_snapshot(store, snap.key)["x"].tolist() == [1.5, 2.0]
+
+    bad = _write_parquet(data_root / "t" / "b.parquet", good.assign(x=["3", "n/a"]))
+    with pytest.raises(DataSourceError) as info:
+        ingest_snapshot(make_pipeline(_yaml("t/*.parquet")), END, store)
+    msg = str(info.value)
+    assert msg.startswith(f"{bad}: column 'x' (data.features.numeric) is string")
+    assert "'n/a'" in msg and "data.features.categorical" in msg
+
+
 def test_read_file_missing_parquet_column(tmp_path: Path) -> None:
     path = _write_parquet(tmp_path / "e.parquet", _rows(["2025-02-20"]))
     with pytest.raises(DataSourceError, match=r"column\(s\) \['zz'\]") as info:

@@ -96,3 +96,17 @@ def test_a_missing_unpartitioned_source_names_the_monitoring_key(
         DataSourceError, match=r"nowhere/\*\.parquet: matches no data files \(monitoring.source\)"
     ):
         load_window(_env(pipe, tmp_path), _utc(2026, 1, 1), _utc(2026, 2, 1))
+
+
+def test_labels_the_champion_never_saw_are_refused_with_their_counts(demo_pipeline) -> None:
+    from sklearn.dummy import DummyClassifier
+
+    from mlcycle.monitoring import UnseenLabelError, check_known_labels
+
+    model = DummyClassifier().fit([[0], [1], [2]], [0, 1, 1])
+    check_known_labels(demo_pipeline, model, pd.Series([0, 1, 1.0], name="churned"), "3")
+    with pytest.raises(UnseenLabelError) as info:
+        check_known_labels(demo_pipeline, model, pd.Series([0, 2, 2, "yes"], name="churned"), "3")
+    msg = str(info.value)
+    assert "label column 'churned' has 3 row(s)" in msg and "champion v3" in msg
+    assert "{2: 2, 'yes': 1}" in msg and "known: [0, 1]" in msg
