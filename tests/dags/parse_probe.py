@@ -12,7 +12,10 @@ import sys
 import time
 from pathlib import Path
 
-HEAVY = ("pandas", "sklearn", "mlflow", "great_expectations", "evidently", "boto3", "pyarrow", "matplotlib")
+HEAVY = (
+    "pandas", "sklearn", "mlflow", "great_expectations", "evidently", "boto3", "pyarrow", "matplotlib",
+    "slack_sdk", "aiohttp",  # the Slack provider: built only when a notification is sent
+)
 
 
 def main(dag_file: str) -> None:
@@ -50,7 +53,7 @@ def main(dag_file: str) -> None:
                 "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
                 "retries": {t.task_id: t.retries for t in dag.tasks},
                 "callbacks": {
-                    t.task_id: [type(c).__name__ for c in (t.on_failure_callback or [])] for t in dag.tasks
+                    t.task_id: [getattr(c, "notifier_class", type(c).__name__) for c in (t.on_failure_callback or [])] for t in dag.tasks
                 },
                 "params": sorted(dag.params.keys()),
                 "timetable": type(dag.timetable).__name__,
