@@ -26,7 +26,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 SUITE = {
     "parse": ["benchmarks/parse_bench.py"],
     "task_start": ["benchmarks/task_start_bench.py", "--repeats", "2"],
-    "orchestration": ["benchmarks/orchestration_bench.py", "--rows", "1000,1000000", "--repeats", "3"],
+    "orchestration": ["benchmarks/orchestration_bench.py", "--rows", "1000,1000000", "--repeats", "2"],
     "drift": ["benchmarks/drift_bench.py", "--sizes", "100000,1000000", "--repeats", "1"],
 }
 
