@@ -1,7 +1,7 @@
 """Build one Airflow training DAG per pipeline YAML.
 
-Runs at DAG parse time: only Airflow's SDK, the notifier classes and the config schema are
-imported here; every task imports its heavy libraries inside its own body.
+Runs at DAG parse time: only Airflow's SDK and the config schema are imported here (notifiers are
+built when a task fails); every task imports its heavy libraries inside its own body.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from airflow.sdk import DAG, Param, get_current_context, get_parsing_context, ta
 from mlcycle.config import LOWER_IS_BETTER, Pipeline, load_all, load_pipeline, pipeline_files
 from mlcycle.errors import MlcycleError
 from mlcycle.links import attach_links
+from mlcycle.notifiers import DeferredNotifier, build_notifier
 from mlcycle.placement import place_tasks
 
 FAILURE_SUBJECT = "[mlcycle] {{ dag.dag_id }} failed: task {{ ti.task_id }} ({{ logical_date }})"
@@ -36,25 +37,22 @@ FAILURE_HTML = (
 )
 
 
-def failure_notifiers(pipe: Pipeline) -> list[Any]:
+def failure_notifiers(pipe: Pipeline) -> list[DeferredNotifier]:
     """Slack and email notifiers from the YAML's notifications section (connection ids only)."""
     notes = pipe.config.notifications
     if "failure" not in notes.events:
         return []
-    notifiers: list[Any] = []
+    notifiers: list[DeferredNotifier] = []
     if notes.slack_conn_id:
-        from mlcycle.slack import GuardedSlackWebhookNotifier as SlackWebhookNotifier
-
         notifiers.append(
-            SlackWebhookNotifier(
-                slack_webhook_conn_id=notes.slack_conn_id, text=FAILURE_TEXT.format(pipeline=pipe.name)
+            DeferredNotifier(
+                "slack", slack_webhook_conn_id=notes.slack_conn_id, text=FAILURE_TEXT.format(pipeline=pipe.name)
             )
         )
     if notes.email:
-        from airflow.providers.smtp.notifications.smtp import SmtpNotifier
-
         notifiers.append(
-            SmtpNotifier(
+            DeferredNotifier(
+                "email",
                 to=list(notes.email),
                 subject=FAILURE_SUBJECT,
                 html_content=FAILURE_HTML.format(pipeline=pipe.name),
@@ -287,19 +285,16 @@ def _drift_alert(pipe: Pipeline, context: Any, text: str) -> dict[str, str]:
     notes = pipe.config.notifications
     failures: dict[str, str] = {}
     if notes.slack_conn_id:
-        from mlcycle.slack import GuardedSlackWebhookNotifier as SlackWebhookNotifier
-
         try:
-            SlackWebhookNotifier(slack_webhook_conn_id=notes.slack_conn_id, text=text)(context)
+            build_notifier("slack", slack_webhook_conn_id=notes.slack_conn_id, text=text)(context)
         except Exception as exc:  # one channel failing must not stop the other
             failures["slack"] = type(exc).__name__
     if notes.email:
         from html import escape
 
-        from airflow.providers.smtp.notifications.smtp import SmtpNotifier
-
         try:
-            SmtpNotifier(
+            build_notifier(
+                "email",
                 to=list(notes.email),
                 subject=f"[mlcycle] {pipe.name}: {text.splitlines()[0][:150]}",
                 html_content=f"<pre>{escape(text)}</pre>",

@@ -102,7 +102,11 @@ def drift_output(pipe: Pipeline, outputs: dict[str, Any]) -> Any:
 
 
 def build_reference(pipe: Pipeline, model: Any, frame: pd.DataFrame) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Reference statistics of the training snapshot and a fixed-size sample, both with predictions."""
+    """Reference statistics of the training snapshot and a fixed-size sample, both with predictions.
+
+    Feature statistics use every row; the model's output is profiled on a seeded sample of at most
+    ``drift.prediction_reference_rows`` rows (the profile records how many).
+    """
     import pandas as pd
 
     from mlcycle.drift import build_profile, sample
@@ -111,11 +115,12 @@ def build_reference(pipe: Pipeline, model: Any, frame: pd.DataFrame) -> tuple[di
     feats = pipe.config.data.features
     drift_cfg = pipe.config.monitoring.drift
     X = feature_frame(pipe, frame)
-    out = pd.Series(drift_output(pipe, predict(pipe, model, X)), index=X.index)
+    sample_rows = max(drift_cfg.report_sample_rows, drift_cfg.domain_sample_rows)
+    scored = sample(X, max(drift_cfg.prediction_reference_rows, sample_rows), drift_cfg.seed)
+    out = pd.Series(drift_output(pipe, predict(pipe, model, scored)), index=scored.index)
     profile = build_profile(X, feats.numeric, feats.categorical, out, prediction_kind(pipe))
     profile["prediction_kind"] = prediction_kind(pipe)
-    rows = max(drift_cfg.report_sample_rows, drift_cfg.domain_sample_rows)
-    ref_sample = sample(X.assign(**{PREDICTION: out}), rows, drift_cfg.seed).reset_index(drop=True)
+    ref_sample = sample(scored.assign(**{PREDICTION: out}), sample_rows, drift_cfg.seed).reset_index(drop=True)
     return profile, ref_sample
 
 

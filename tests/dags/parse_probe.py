@@ -12,10 +12,19 @@ import sys
 import time
 from pathlib import Path
 
-HEAVY = ("pandas", "sklearn", "mlflow", "great_expectations", "evidently", "boto3", "pyarrow", "matplotlib")
+HEAVY = (
+    "pandas", "sklearn", "mlflow", "great_expectations", "evidently", "boto3", "pyarrow", "matplotlib",
+    "slack_sdk", "aiohttp",  # the Slack provider: built only when a notification is sent
+)
 
 
 def main(dag_file: str) -> None:
+    import os
+
+    if os.environ.get("MLCYCLE_PROBE_PRELOAD") == "dag-processor":
+        # The dag-processor forks its parsing processes from the manager, which has these loaded.
+        import airflow.dag_processing.manager
+        import airflow.dag_processing.processor  # noqa: F401
     from airflow.sdk import BaseHook
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
@@ -29,6 +38,7 @@ def main(dag_file: str) -> None:
         raise RuntimeError(f"connection {conn_id!r} looked up at parse time")
 
     BaseHook.get_connection = classmethod(refuse)  # type: ignore[method-assign,assignment]
+    loaded_before = set(sys.modules)
     started = time.perf_counter()
     spec = importlib.util.spec_from_file_location("mlcycle_dag_probe", dag_file)
     assert spec and spec.loader
@@ -41,7 +51,7 @@ def main(dag_file: str) -> None:
     dags = {name: obj for name, obj in vars(module).items() if isinstance(obj, DAG)}
     out = {
         "seconds": elapsed,
-        "heavy": sorted({m.split(".")[0] for m in sys.modules if m.split(".")[0] in HEAVY}),
+        "heavy": sorted({m.split(".")[0] for m in set(sys.modules) - loaded_before if m.split(".")[0] in HEAVY}),
         "queries": queries,
         "lookups": lookups,
         "dags": {
@@ -50,7 +60,7 @@ def main(dag_file: str) -> None:
                 "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
                 "retries": {t.task_id: t.retries for t in dag.tasks},
                 "callbacks": {
-                    t.task_id: [type(c).__name__ for c in (t.on_failure_callback or [])] for t in dag.tasks
+                    t.task_id: [getattr(c, "notifier_class", type(c).__name__) for c in (t.on_failure_callback or [])] for t in dag.tasks
                 },
                 "params": sorted(dag.params.keys()),
                 "timetable": type(dag.timetable).__name__,

@@ -351,3 +351,15 @@ def test_git_commit_outside_a_checkout_is_unknown_with_the_reason(
     monkeypatch.setenv("MLCYCLE_PROJECT_ROOT", str(Path(__file__).resolve().parents[2]))
     commit, source = git_commit_info()
     assert len(commit) == 40 and source.startswith("git rev-parse HEAD")
+
+
+def test_time_split_orders_tz_aware_timestamps_as_instants() -> None:
+    from mlcycle.training import sortable
+
+    # the same instants in two zones, and a null: sorted by instant, null last, like the object sort
+    ts = pd.Series(pd.to_datetime(["2026-01-01T10:00Z", "2026-01-01T09:30Z", None, "2026-01-01T09:45Z"], utc=True))
+    in_paris = ts.dt.tz_convert("Europe/Paris")
+    for values in (ts, in_paris):
+        key = sortable(values)
+        assert key.dtype.kind == "M"  # datetime64, not objects
+        assert np.argsort(key, kind="stable").tolist() == [1, 3, 0, 2]
