@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlcycle.config import CLASSIFICATION_METRICS, REGRESSION_METRICS, Pipeline
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 
@@ -16,29 +18,65 @@ def _clean(value: float) -> float | None:
     return None if value is None or math.isnan(value) or math.isinf(value) else float(value)
 
 
-def compute_metrics(pipe: Pipeline, model: Any, X: pd.DataFrame, y: pd.Series) -> dict[str, float | None]:
-    """Every metric of the task type on ``(X, y)``; None where a metric is undefined."""
-    from sklearn import metrics as m
+@dataclass(frozen=True)
+class Predictions:
+    """One model's outputs on a set of rows, from one pass over them: labels (or values) and, for
+    classifiers, the class probabilities (columns in ``classes`` order). Metrics, slices, fairness and
+    plots all read these, so a holdout is scored once per model, not once per figure."""
+
+    values: np.ndarray
+    proba: np.ndarray | None = None
+    classes: tuple[Any, ...] = ()
+
+    @property
+    def positive(self) -> Any:
+        """The positive class of a binary classifier: 1 if a class, else the last class."""
+        return 1 if 1 in self.classes else self.classes[-1]
+
+    def take(self, positions: np.ndarray) -> Predictions:
+        return Predictions(self.values[positions], None if self.proba is None else self.proba[positions], self.classes)
+
+
+def predict_rows(pipe: Pipeline, model: Any, X: pd.DataFrame) -> Predictions:
+    """Score ``X`` once. A classifier's label is its most probable class, which is what every
+    allow-listed classifier's ``predict`` returns (tests/unit/test_monitor_decisions.py checks it)."""
+    import numpy as np
 
     if not pipe.config.model.is_classification:
-        pred = model.predict(X)
+        return Predictions(np.asarray(model.predict(X)))
+    classes = tuple(model.classes_)
+    if not hasattr(model, "predict_proba"):
+        return Predictions(np.asarray(model.predict(X)), None, classes)
+    proba = model.predict_proba(X)
+    return Predictions(np.asarray(model.classes_)[proba.argmax(axis=1)], proba, classes)
+
+
+def compute_metrics(pipe: Pipeline, model: Any, X: pd.DataFrame, y: pd.Series) -> dict[str, float | None]:
+    """Every metric of the task type on ``(X, y)``; None where a metric is undefined."""
+    return metrics_of(pipe, predict_rows(pipe, model, X), y)
+
+
+def metrics_of(pipe: Pipeline, scored: Predictions, y: pd.Series) -> dict[str, float | None]:
+    """Every metric of the task type of ``scored`` against the labels ``y`` (same rows, same order)."""
+    from sklearn import metrics as m
+
+    pred = scored.values
+    if not pipe.config.model.is_classification:
         return {
             "rmse": _clean(math.sqrt(m.mean_squared_error(y, pred))),
             "mae": _clean(m.mean_absolute_error(y, pred)),
             "r2": _clean(m.r2_score(y, pred)) if len(y) > 1 else None,
         }
-    pred = model.predict(X)
     out: dict[str, float | None] = {"accuracy": _clean(m.accuracy_score(y, pred))}
     binary = pipe.config.model.task == "binary_classification"
     average = "binary" if binary else "macro"
-    pos = _positive_label(model) if binary else 1
+    pos = scored.positive if binary else 1
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, fn in (("f1", m.f1_score), ("precision", m.precision_score), ("recall", m.recall_score)):
             kwargs = {"pos_label": pos} if binary else {}
             out[name] = _clean(fn(y, pred, average=average, zero_division=0, **kwargs))
-        classes = list(model.classes_)
-        proba = model.predict_proba(X) if hasattr(model, "predict_proba") else None
+        classes, proba = list(scored.classes), scored.proba
         if proba is None or y.nunique() < 2:
             out["roc_auc"] = None
             out["log_loss"] = None
@@ -53,25 +91,19 @@ def compute_metrics(pipe: Pipeline, model: Any, X: pd.DataFrame, y: pd.Series) -
     return {k: out.get(k) for k in CLASSIFICATION_METRICS}
 
 
-def _positive_label(model: Any) -> Any:
-    classes = list(model.classes_)
-    return 1 if 1 in classes else classes[-1]
-
-
 def _groups(frame: pd.DataFrame, column: str) -> pd.Series:
     return frame[column].astype("string").fillna("<null>")
 
 
 def slice_metrics(
     pipe: Pipeline,
-    model: Any,
-    X: pd.DataFrame,
+    scored: Predictions,
     y: pd.Series,
     frame: pd.DataFrame,
-    champion_model: Any | None = None,
+    champion: Predictions | None = None,
 ) -> list[dict[str, Any]]:
     """Metrics per value of each slice column, for slices with at least ``min_slice_size`` rows;
-    with ``champion_model``, the champion's metrics on the same rows as ``champion_metrics``."""
+    with the ``champion``'s predictions, its metrics on the same rows as ``champion_metrics``."""
     policy = pipe.config.evaluation
     rows = []
     for column in policy.slices:
@@ -81,10 +113,10 @@ def slice_metrics(
                 rows.append({"column": column, "value": str(value), "rows": len(idx), "skipped": "too small"})
                 continue
             pos = frame.index.get_indexer(idx)
-            Xs, ys = X.iloc[pos], y.iloc[pos]
-            row = {"column": column, "value": str(value), "rows": len(idx), "metrics": compute_metrics(pipe, model, Xs, ys)}
-            if champion_model is not None:
-                row["champion_metrics"] = compute_metrics(pipe, champion_model, Xs, ys)
+            ys = y.iloc[pos]
+            row = {"column": column, "value": str(value), "rows": len(idx), "metrics": metrics_of(pipe, scored.take(pos), ys)}
+            if champion is not None:
+                row["champion_metrics"] = metrics_of(pipe, champion.take(pos), ys)
             rows.append(row)
     return rows
 
@@ -99,14 +131,14 @@ FAIRNESS_RATES = {
 
 
 def fairness_report(
-    pipe: Pipeline, model: Any, X: pd.DataFrame, y: pd.Series, frame: pd.DataFrame
+    pipe: Pipeline, scored: Predictions, y: pd.Series, frame: pd.DataFrame
 ) -> dict[str, Any] | None:
-    """Per-group rates of ``model`` on the holdout and the configured fairness figure (None if unset)."""
+    """Per-group rates of a model's holdout predictions and the configured fairness figure (None if unset)."""
     cfg = pipe.config.evaluation.fairness
     if cfg is None:
         return None
-    positive = _positive_label(model)
-    predicted = model.predict(X) == positive
+    positive = scored.positive
+    predicted = scored.values == positive
     return fairness_figure(
         (y == positive).to_numpy(), predicted, _groups(frame, cfg.sensitive).to_numpy(), cfg.metric,
         pipe.config.evaluation.min_slice_size, cfg.sensitive,
@@ -146,7 +178,7 @@ def fairness_figure(
     return out
 
 
-def log_plots(pipe: Pipeline, model: Any, X: pd.DataFrame, y: pd.Series) -> list[str]:
+def log_plots(pipe: Pipeline, scored: Predictions, y: pd.Series) -> list[str]:
     """Confusion matrix and ROC curve (classification) or residuals (regression) into the active run."""
     import matplotlib
 
@@ -158,20 +190,23 @@ def log_plots(pipe: Pipeline, model: Any, X: pd.DataFrame, y: pd.Series) -> list
     names = []
     if pipe.config.model.is_classification:
         fig, ax = plt.subplots(figsize=(5, 4))
-        ConfusionMatrixDisplay.from_estimator(model, X, y, ax=ax, colorbar=False)
+        ConfusionMatrixDisplay.from_predictions(y, scored.values, ax=ax, colorbar=False)
         ax.set_title(f"{pipe.name}: confusion matrix (holdout)")
         mlflow.log_figure(fig, "plots/confusion_matrix.png")
         plt.close(fig)
         names.append("plots/confusion_matrix.png")
-        if pipe.config.model.task == "binary_classification" and y.nunique() == 2:
+        if pipe.config.model.task == "binary_classification" and y.nunique() == 2 and scored.proba is not None:
             fig, ax = plt.subplots(figsize=(5, 4))
-            RocCurveDisplay.from_estimator(model, X, y, ax=ax, pos_label=_positive_label(model))
+            pos = scored.positive
+            RocCurveDisplay.from_predictions(
+                y, scored.proba[:, list(scored.classes).index(pos)], ax=ax, pos_label=pos
+            )
             ax.set_title(f"{pipe.name}: ROC (holdout)")
             mlflow.log_figure(fig, "plots/roc_curve.png")
             plt.close(fig)
             names.append("plots/roc_curve.png")
     else:
-        pred = model.predict(X)
+        pred = scored.values
         fig, ax = plt.subplots(figsize=(5, 4))
         ax.scatter(pred, y - pred, s=4, alpha=0.4)
         ax.axhline(0, color="black", linewidth=0.8)

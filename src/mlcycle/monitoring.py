@@ -75,20 +75,21 @@ def predict(pipe: Pipeline, model: Any, X: pd.DataFrame) -> dict[str, Any]:
     """The model's output per row: ``prediction`` (label or value) and, for classifiers, ``probability``.
 
     For binary classification ``probability`` is the positive class's; for multiclass the top class's.
+    One pass of the model over X (``evaluation.predict_rows``): labels come from the probabilities.
     """
     import numpy as np
 
+    from mlcycle.evaluation import predict_rows
+
+    scored = predict_rows(pipe, model, X)
     if not pipe.config.model.is_classification:
-        return {PREDICTION: np.asarray(model.predict(X), dtype="float64")}
-    proba = model.predict_proba(X)  # every classifier in the allow-list has it
-    # the label is the most probable class, as each allow-listed classifier's predict() decides it:
-    # one pass of the model over X instead of two (half of the drift reference's cost in training)
-    labels = np.asarray(model.classes_)[proba.argmax(axis=1)]
-    classes = list(model.classes_)
+        return {PREDICTION: np.asarray(scored.values, dtype="float64")}
+    if scored.proba is None:  # every classifier in the allow-list has predict_proba
+        raise MlcycleError(f"{type(model).__name__} has no predict_proba; it cannot be monitored")
     if pipe.config.model.task == "binary_classification":
-        pos = 1 if 1 in classes else classes[-1]
-        return {PREDICTION: labels, PROBABILITY: proba[:, classes.index(pos)]}
-    return {PREDICTION: labels, PROBABILITY: proba.max(axis=1)}
+        positive = scored.proba[:, list(scored.classes).index(scored.positive)]
+        return {PREDICTION: scored.values, PROBABILITY: positive}
+    return {PREDICTION: scored.values, PROBABILITY: scored.proba.max(axis=1)}
 
 
 def drift_column(pipe: Pipeline) -> str:

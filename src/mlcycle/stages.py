@@ -127,10 +127,12 @@ def _evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> di
 
     from mlcycle.decisions import ChampionScore
     from mlcycle.evaluation import (
-        compute_metrics,
+        Predictions,
         fairness_report,
         load_sklearn_model,
         log_plots,
+        metrics_of,
+        predict_rows,
         slice_metrics,
     )
     from mlcycle.registry import CHAMPION, MlflowRegistry
@@ -143,15 +145,19 @@ def _evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> di
     X, y = feature_frame(pipe, holdout), target_values(pipe, holdout)
 
     mlflow.set_tracking_uri(env.settings.tracking_uri)
-    candidate_model = load_sklearn_model(
-        trained["model_uri"], trained.get("registration_tags"), f"candidate of run {trained['run_id']}"
-    )
-    candidate = compute_metrics(pipe, candidate_model, X, y)
+    scored = predict_rows(
+        pipe,
+        load_sklearn_model(
+            trained["model_uri"], trained.get("registration_tags"), f"candidate of run {trained['run_id']}"
+        ),
+        X,
+    )  # the holdout, scored once per model
+    candidate = metrics_of(pipe, scored, y)
 
     registry = MlflowRegistry(pipe.model_name, env.settings.tracking_uri)
     champ_ref = registry.get_alias(CHAMPION)
     champion: ChampionScore | None = None
-    champ_model = None
+    champ_scored: Predictions | None = None
     if champ_ref is not None:
         champ_tags = registry.version_tags(champ_ref.version)
         same = (
@@ -160,16 +166,17 @@ def _evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> di
         )
         try:
             champ_model = load_sklearn_model(champ_ref.uri, champ_tags, f"{champ_ref.uri} (champion)")
-            champion = ChampionScore(champ_ref.version, compute_metrics(pipe, champ_model, X, y), None, same)
+            champ_scored = predict_rows(pipe, champ_model, X)
+            champion = ChampionScore(champ_ref.version, metrics_of(pipe, champ_scored, y), None, same)
         except Exception as exc:  # any failure to score the champion is recorded, and decided on by policy
             log.warning("champion v%s could not be scored: %s", champ_ref.version, exc)
             champion = ChampionScore(champ_ref.version, {}, f"{type(exc).__name__}: {exc}"[:500], same)
-            champ_model = None
+            champ_scored = None
     # the champion's per-slice metrics and fairness figure come from the same holdout rows
-    slices = slice_metrics(pipe, candidate_model, X, y, holdout, champion_model=champ_model)
-    fairness = fairness_report(pipe, candidate_model, X, y, holdout)
-    if fairness is not None and champ_model is not None:
-        fairness["champion_value"] = (fairness_report(pipe, champ_model, X, y, holdout) or {}).get("value")
+    slices = slice_metrics(pipe, scored, y, holdout, champion=champ_scored)
+    fairness = fairness_report(pipe, scored, y, holdout)
+    if fairness is not None and champ_scored is not None:
+        fairness["champion_value"] = (fairness_report(pipe, champ_scored, y, holdout) or {}).get("value")
 
     record = {
         "holdout_rows": len(holdout),
@@ -191,7 +198,7 @@ def _evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> di
                     mlflow.log_metric(f"slice_{row['column']}_{_safe(row['value'])}_{k}", v)
         if fairness is not None:
             mlflow.log_metrics(_fairness_metrics(fairness))
-        log_plots(pipe, candidate_model, X, y)
+        log_plots(pipe, scored, y)
         mlflow.log_dict(record, "evaluation/evaluation.json")
     record["evaluation_uri"] = env.publish_json("evaluation.json", record)
     return record

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mlcycle.config import CLASSIFICATION_METRICS, REGRESSION_METRICS, Pipeline
-from mlcycle.evaluation import compute_metrics, metric_names, slice_metrics
+from mlcycle.evaluation import compute_metrics, metric_names, predict_rows, slice_metrics
 from mlcycle.training import build_pipeline, feature_frame
 from tests.unit.conftest import PipelineFactory
 
@@ -155,7 +155,7 @@ def test_slice_metrics_skip_small_slices_and_align_rows(make_pipeline: PipelineF
         index=np.arange(len(y)) + 1000,  # a holdout keeps its original row labels
     )
     X = feature_frame(pipe, frame)
-    rows = slice_metrics(pipe, model, X, frame["y"], frame)
+    rows = slice_metrics(pipe, predict_rows(pipe, model, X), frame["y"], frame)
     by_value = {r["value"]: r for r in rows}
     assert [r["value"] for r in rows] == ["<null>", "A", "B", "C"]
     assert all(r["column"] == "segment" for r in rows)
@@ -171,7 +171,7 @@ def test_slice_metrics_of_the_demo_model(demo_pipeline: Pipeline, churn_frame: p
     X = feature_frame(demo_pipeline, frame)
     y = frame["churned"]
     model = build_pipeline(demo_pipeline).fit(X, y)
-    rows = slice_metrics(demo_pipeline, model, X, y, frame)
+    rows = slice_metrics(demo_pipeline, predict_rows(demo_pipeline, model, X), y, frame)
     assert {r["column"] for r in rows} == {"plan", "region"}
     counts = frame["plan"].value_counts()
     for row in rows:
