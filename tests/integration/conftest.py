@@ -14,6 +14,13 @@ from mlcycle.demo import write_demo_data
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_YAML = ROOT / "config" / "pipelines" / "churn.yaml"
 LOGICAL_DATE = "2026-01-01T00:00:00+00:00"
+# a monitor that only scores: monthly windows, no domain classifier, no retrain (tests about serving)
+SCORING_MONITOR = {
+    "schedule": "@monthly",
+    "min_rows": 300,
+    "drift": {"domain_classifier": False},
+    "retrain": {"enabled": False},
+}
 
 
 @pytest.fixture(scope="session")

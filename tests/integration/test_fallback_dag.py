@@ -22,6 +22,7 @@ from mlcycle.integrity import MODEL_FILES_TAG, MODEL_SHA256_TAG
 from mlcycle.runner import run_monitoring, run_training
 from mlcycle.settings import load_settings
 from mlcycle.training import RunContext
+from tests.integration.conftest import SCORING_MONITOR
 from tests.reliability.test_tampered_model import Payload
 
 pytestmark = pytest.mark.integration
@@ -58,12 +59,7 @@ def _pipeline(write_pipeline: Callable[..., str], rules: list[dict]) -> str:
             "model": {"estimator": "LogisticRegression", "params": {}},
             "evaluation": {"thresholds": {"roc_auc": 0.6, "f1": 0.0}, "slices": []},
             "checks": {"min_rows": 1000, "expectations": []},
-            "monitoring": {
-                "schedule": "@monthly",
-                "min_rows": 300,
-                "drift": {"domain_classifier": False},
-                "retrain": {"enabled": False},
-            },
+            "monitoring": SCORING_MONITOR,
         },
     )
 

@@ -20,6 +20,7 @@ from mlcycle.settings import load_settings
 from mlcycle.shadow import WINDOW_TAG, judge_shadow
 from mlcycle.stages import open_env
 from mlcycle.training import RunContext
+from tests.integration.conftest import SCORING_MONITOR
 from tests.support.fixtures import start_mlflow_server
 
 pytestmark = pytest.mark.integration
@@ -65,12 +66,7 @@ def _pipeline(write: Callable[..., str], name: str, model: dict, evaluation: dic
             "evaluation": evaluation,
             "promotion": {"mode": "shadow", "shadow": shadow},
             "notifications": {"events": ["failure", "promotion"], "slack_conn_id": "slack_default", "email": []},
-            "monitoring": {
-                "schedule": "@monthly",
-                "min_rows": 300,
-                "drift": {"domain_classifier": False},
-                "retrain": {"enabled": False},
-            },
+            "monitoring": SCORING_MONITOR,
         },
     )
 
