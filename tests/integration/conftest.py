@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mlcycle.config import parse_pipeline
 from mlcycle.demo import write_demo_data
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,7 +56,10 @@ def write_pipeline() -> Callable[..., str]:
         base = yaml.safe_load(DEMO_YAML.read_text())
         cfg = _merge(base, {"retries": 0, **edits})
         path = Path(os.environ["MLCYCLE_CONFIG_DIR"]) / f"{name}.yaml"
-        path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        text = yaml.safe_dump(cfg, sort_keys=False)
+        # validated before it lands: one invalid YAML in the shared directory fails every later DAG parse
+        parse_pipeline(text, str(path))
+        path.write_text(text)
         return name
 
     return write

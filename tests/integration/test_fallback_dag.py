@@ -57,7 +57,7 @@ def _pipeline(write_pipeline: Callable[..., str], rules: list[dict]) -> str:
             "postprocess": {"rules": rules},
             # a quick model and gate: this module is about serving, not model quality
             "model": {"estimator": "LogisticRegression", "params": {}},
-            "evaluation": {"thresholds": {"roc_auc": 0.6, "f1": 0.0}, "slices": []},
+            "evaluation": {"thresholds": {"roc_auc": 0.6, "f1": 0.0}, "slices": [], "slice_gate": None},
             "checks": {"min_rows": 1000, "expectations": []},
             "monitoring": SCORING_MONITOR,
         },
