@@ -13,7 +13,11 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from mlcycle.registry import CHAMPION, LOCK_SUFFIX, MlflowRegistry
+from mlcycle.config import RegistryConfig, load_pipeline
+from mlcycle.errors import PromotionError
+from mlcycle.registry import CHAMPION, LOCK_SUFFIX, MlflowRegistry, decision_tags
+from mlcycle.settings import Settings
+from mlcycle.versioning import history, rollback
 
 pytestmark = pytest.mark.services
 
@@ -79,7 +83,9 @@ def racers(tmp_path: Path, postgres_database, mlflow_server) -> Iterator[tuple[R
 MODEL = "race_model"
 
 
-def test_racing_processes_one_promotion_wins_and_registrations_get_distinct_versions(racers) -> None:
+def test_racing_processes_one_promotion_wins_and_registrations_get_distinct_versions(
+    racers, tmp_path: Path
+) -> None:
     pool, url = racers
     client = MlflowClient(tracking_uri=url, registry_uri=url)
     model = MODEL
@@ -111,6 +117,25 @@ def test_racing_processes_one_promotion_wins_and_registrations_get_distinct_vers
             assert f"moved from v{winner} to v{winners[0]}" in r["error"], r
     assert client.get_model_version_by_alias(model, CHAMPION).version == winners[0]
 
-    history = MlflowRegistry(model, url).history()
-    assert [(e["from_version"], e["to_version"]) for e in history] == [(None, winner), (winner, winners[0])]
+    events = MlflowRegistry(model, url).history()
+    assert [(e["from_version"], e["to_version"]) for e in events] == [(None, winner), (winner, winners[0])]
     assert client.search_registered_models(f"name = '{model}{LOCK_SUFFIX}'") == []  # every lock released
+
+    # rollback on the same server: refused for a version that never passed the gate, then done once it
+    # has; recorded in the history that a new client reads back
+    demo = load_pipeline(ROOT / "config" / "pipelines" / "churn.yaml")
+    pipe = demo.model_copy(
+        update={"config": demo.config.model_copy(update={"registry": RegistryConfig(model_name=model)})}
+    )
+    settings = Settings(tmp_path, str(tmp_path / "records"), url, str(tmp_path / "mlruns"))
+    with pytest.raises(PromotionError, match=rf"v{winner} of '{model}' never passed the validation gate"):
+        rollback(pipe, settings, to=None, reason="bad night", by="test", via="pytest")
+    assert client.get_model_version_by_alias(model, CHAMPION).version == winners[0]
+    passed = {"verdict": "passed", "reasons": ["roc_auc ok"], "champion_version": None}
+    MlflowRegistry(model, url).tag_version(winner, decision_tags(passed, {"roc_auc": 0.7}, "roc_auc"))
+    moved = rollback(pipe, settings, to=None, reason="bad night", by="test", via="pytest")
+    assert (moved["from_version"], moved["to_version"], moved["forced"]) == (winners[0], winner, False)
+    assert client.get_model_version_by_alias(model, CHAMPION).version == winner
+    last = history(pipe, settings)[-1]
+    assert (last["action"], last["from_version"], last["to_version"]) == ("rollback", winners[0], winner)
+    assert (last["reason"], last["by"], last["via"]) == ("bad night", "test", "pytest")
