@@ -9,11 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from mlflow import MlflowClient
 
 from mlcycle.ingest import record_key
 from mlcycle.runner import run_training
 from mlcycle.settings import load_settings
+from tests.integration.conftest import DEMO_YAML
 
 from .conftest import LOGICAL_DATE
 
@@ -196,7 +198,9 @@ def test_demo_command_runs_twice(demo_dir: Path) -> None:
 
 def test_skip_promotion_param_sets_challenger_only(first_run, write_pipeline: Callable[..., str]) -> None:
     champion = _champion()
-    name = write_pipeline("e2e_dry_run", {"registry": {"model_name": MODEL}})
+    # one more boosting round: a new config (a re-run of the champion's own inputs is never promoted)
+    params = {**yaml.safe_load(DEMO_YAML.read_text())["model"]["params"], "max_iter": 151}
+    name = write_pipeline("e2e_dry_run", {"registry": {"model_name": MODEL}, "model": {"params": params}})
     s = run_training(name, logical_date=LOGICAL_DATE, conf={"skip_promotion": True})
     assert s.state == "success", s.render()
     promo = s.records["promotion"]
