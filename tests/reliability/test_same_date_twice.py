@@ -38,12 +38,21 @@ print(s.render())
 """
 
 
-def _start(name: str, logical_date: str) -> subprocess.Popen[str]:
-    """A training run for the data up to LOGICAL_DATE (the ``data_end`` param pins the window)."""
+def _log(index: int) -> Path:
+    logs = Path(os.environ["MLCYCLE_HOME"]) / "subprocess-logs"  # swept for the canary with the task logs
+    logs.mkdir(parents=True, exist_ok=True)
+    return logs / f"{TWICE}-{index}.log"
+
+
+def _start(name: str, logical_date: str, index: int) -> subprocess.Popen[str]:
+    """A training run for the data up to LOGICAL_DATE (the ``data_end`` param pins the window).
+
+    Output goes to a file, never a pipe: a child blocked on a full pipe while it holds the SQLite
+    metadata DB's write lock would stall the other child, and the test, for good.
+    """
     argv = [sys.executable, "-c", RUN, name, logical_date, LOGICAL_DATE]
-    return subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ.copy()
-    )
+    with _log(index).open("w") as out:
+        return subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, text=True, env=os.environ.copy())
 
 
 def _wait_for_run(dag_id: str, proc: subprocess.Popen[str], timeout: float = 600) -> bool:
@@ -64,17 +73,15 @@ def test_same_logical_date_twice_gives_one_snapshot_and_one_alias_move(
 ) -> None:
     name = pipeline(TWICE, f"s3://{sandbox.bucket}/landing/churn/*.parquet", registry={"model_name": TWICE})
     before = sandbox.notifications()
-    first = _start(name, LOGICAL_DATE)
+    first = _start(name, LOGICAL_DATE, 0)
     # Each `dag.test()` process writes the DAG's serialized version before creating its run; two doing
     # that at once collide in the metadata DB (in a deployment only the dag-processor writes it), so
     # the second starts once the first's run exists. Both still ingest, train and race to promote.
-    assert _wait_for_run(f"{name}__train", first), first.communicate()[0][-3000:]
-    procs = [first, _start(name, SECOND_LOGICAL_DATE)]
-    outputs = [p.communicate(timeout=900)[0] for p in procs]
-    logs = Path(os.environ["MLCYCLE_HOME"]) / "subprocess-logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    for i, out in enumerate(outputs):
-        (logs / f"{TWICE}-{i}.log").write_text(out)  # swept for the canary with the other task logs
+    assert _wait_for_run(f"{name}__train", first), (first.poll(), _log(0).read_text()[-3000:])
+    procs = [first, _start(name, SECOND_LOGICAL_DATE, 1)]
+    for p in procs:
+        p.wait(timeout=900)
+    outputs = [_log(i).read_text() for i in range(len(procs))]
 
     summaries = [re.search(r"^mlcycle: .*$(?:\n.*)*", out, re.MULTILINE) for out in outputs]
     assert all(summaries), [o[o.find("Traceback") :][:4000] for o in outputs]
