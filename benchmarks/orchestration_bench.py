@@ -141,6 +141,8 @@ def pipeline_yaml(source: Path, model_name: str, n_num: int, n_cat: int) -> str:
         {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "customer_id"}},
     ]
     cfg["evaluation"]["slices"] = ["cat_0", "cat_1"]
+    if cfg["evaluation"].get("fairness"):  # the demo's fairness report, on a generated column
+        cfg["evaluation"]["fairness"]["sensitive"] = "cat_1"
     cfg["evaluation"]["thresholds"] = {"roc_auc": 0.6}
     cfg["registry"] = {"model_name": model_name}
     cfg["notifications"] = {"events": []}
