@@ -372,7 +372,7 @@ def score(
     )
     table = pa.Table.from_pandas(preds, preserve_index=False)
     key = f"predictions/{pipe.name}/{window['window_key']}/v{champion.version}.parquet"
-    uri = _publish_parquet(env, table, key)
+    uri = publish_parquet(env, table, key)
 
     quality = window_quality(env, window, frame, model, X)
     if quality is not None and "metrics" in quality:
@@ -525,7 +525,7 @@ def window_quality(
     return {"rows": count, "label_column": label, "metrics": compute_metrics(pipe, model, X.loc[labelled], y)}
 
 
-def _publish_parquet(env: Env, table: Any, key: str) -> str:
+def publish_parquet(env: Env, table: Any, key: str) -> str:
     import tempfile
     from pathlib import Path
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from mlcycle.config import ShadowConfig
 from mlcycle.decisions import PROMOTE, REJECT, ShadowVerdict, ShadowWindow, decide_shadow
-from mlcycle.monitoring import PREDICTION, PROBABILITY, _publish_parquet, predict, window_quality
+from mlcycle.monitoring import PREDICTION, PROBABILITY, predict, publish_parquet, window_quality
 from mlcycle.registry import CHALLENGER, CHAMPION, MlflowRegistry, VersionRef
 from mlcycle.stages import SHADOW_RUNNING, Env
 
@@ -84,7 +84,7 @@ def score_shadow(env: Env, window: dict[str, Any], scored: dict[str, Any]) -> di
         scored_at=datetime.now(UTC).isoformat(),
     )
     key = f"shadow/{pipe.name}/{window['window_key']}/v{challenger.version}.parquet"
-    uri = _publish_parquet(env, pa.Table.from_pandas(shadow, preserve_index=False), key)
+    uri = publish_parquet(env, pa.Table.from_pandas(shadow, preserve_index=False), key)
 
     primary = pipe.config.evaluation.primary_metric
     quality = window_quality(env, window, frame, model, X)
