@@ -13,21 +13,28 @@ def category_labels(values: pd.Series) -> pd.Series:
 
     A category coded as numbers reads as int64 from one file and float64 from another (a single
     null makes pandas use floats): ``1`` and ``1.0`` must be the same category, and ``-0.0`` the
-    same as ``0.0``. Nulls stay null.
+    same as ``0.0``. Nulls stay null (``None``).
+
+    The labels are computed on the distinct values only, and every row of one category points at
+    the same ``str`` object: an object column of 10M rows costs 8 bytes a row, not a Python string
+    a row (per-row strings took several GB at 10M rows x 6 columns: benchmarks/README.md, Scale).
     """
     import numpy as np
     import pandas as pd
 
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    uniq = np.asarray(uniques, dtype=object) if len(uniques) else np.empty(0, dtype=object)
     if pd.api.types.is_bool_dtype(values.dtype) or not pd.api.types.is_numeric_dtype(values.dtype):
-        return values.astype("string").astype(object).where(values.notna(), None)
-    arr = values.to_numpy(dtype="float64", na_value=np.nan) + 0.0  # + 0.0 turns -0.0 into 0.0
-    present = ~np.isnan(arr)
-    integral = bool(np.all(np.mod(arr[present], 1) == 0)) and bool(np.all(np.abs(arr[present]) < 2**53))
-    out = np.full(len(arr), None, dtype=object)
-    if integral:
-        out[present] = arr[present].astype("int64").astype(str)
+        labels = [str(v) for v in uniq]
     else:
-        out[present] = [repr(float(v)) for v in arr[present]]
+        arr = np.asarray(uniq, dtype="float64") + 0.0  # + 0.0 turns -0.0 into 0.0
+        integral = bool(np.all(np.mod(arr, 1) == 0)) and bool(np.all(np.abs(arr) < 2**53))
+        labels = [str(int(v)) for v in arr] if integral else [repr(float(v)) for v in arr]
+    table = np.empty(len(labels) + 1, dtype=object)  # the last slot, None, is where code -1 points
+    interned: dict[str, str] = {}
+    for i, label in enumerate(labels):
+        table[i] = interned.setdefault(label, label)  # 1 and 1.0 (two uniques) share one label object
+    out = table[codes]  # -1 (null) takes the trailing None
     return pd.Series(out, index=values.index, name=values.name, dtype=object)
 
 

@@ -108,10 +108,13 @@ def build_profile(
         columns[col] = categorical_profile(frame[col])
     out: dict[str, Any] = {"rows": len(frame), "columns": columns, "quantile_points": PROFILE_QUANTILES}
     if predictions is not None:
-        out["prediction"] = (
-            numeric_profile(predictions) if prediction_kind == "numeric" else categorical_profile(predictions)
-        )
+        out["prediction"] = prediction_profile(predictions, prediction_kind)
     return out
+
+
+def prediction_profile(predictions: pd.Series, prediction_kind: str = "numeric") -> dict[str, Any]:
+    """The model output's reference statistics: a number (probability, value) or a label."""
+    return numeric_profile(predictions) if prediction_kind == "numeric" else categorical_profile(predictions)
 
 
 @dataclass(frozen=True)

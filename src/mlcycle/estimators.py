@@ -120,6 +120,11 @@ class EstimatorSpec:
     tasks: tuple[TaskType, ...]
     scale_numeric: bool = False
     seeded: bool = True
+    # Handles missing values and categorical features itself (HistGradientBoosting): numeric columns
+    # pass through with their NaNs and each categorical becomes one ordinal-coded column the
+    # estimator splits on natively, instead of a dense one-hot block (69 float64 columns at 10M rows
+    # were 4.4 GB: benchmarks/README.md, Scale).
+    native_categorical: bool = False
 
 
 ESTIMATORS: dict[str, EstimatorSpec] = {
@@ -135,10 +140,10 @@ ESTIMATORS: dict[str, EstimatorSpec] = {
     "RandomForestClassifier": EstimatorSpec("sklearn.ensemble", RandomForestClassifierParams, CLASSIFICATION),
     "RandomForestRegressor": EstimatorSpec("sklearn.ensemble", RandomForestRegressorParams, REGRESSION),
     "HistGradientBoostingClassifier": EstimatorSpec(
-        "sklearn.ensemble", HistGradientBoostingClassifierParams, CLASSIFICATION
+        "sklearn.ensemble", HistGradientBoostingClassifierParams, CLASSIFICATION, native_categorical=True
     ),
     "HistGradientBoostingRegressor": EstimatorSpec(
-        "sklearn.ensemble", HistGradientBoostingRegressorParams, REGRESSION
+        "sklearn.ensemble", HistGradientBoostingRegressorParams, REGRESSION, native_categorical=True
     ),
     "GradientBoostingClassifier": EstimatorSpec(
         "sklearn.ensemble", GradientBoostingClassifierParams, CLASSIFICATION

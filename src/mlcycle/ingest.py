@@ -217,9 +217,11 @@ def _filter_window(
     mask = pc.less(col, pa.scalar(end, type=ts_type))
     if start is not None:
         mask = pc.and_(mask, pc.greater_equal(col, pa.scalar(start, type=ts_type)))
-    return table.set_column(table.schema.get_field_index(column), column, col).filter(
-        pc.fill_null(mask, False)
-    )
+    table = table.set_column(table.schema.get_field_index(column), column, col)
+    mask = pc.fill_null(mask, False)
+    if pc.all(mask).as_py():  # every row in the window (a full-history run): no filtered copy of the table
+        return table
+    return table.filter(mask)
 
 
 def run_key(run_id: str) -> str:
@@ -347,9 +349,28 @@ def ingest_snapshot(pipe: Pipeline, interval_end: datetime, store: ArtifactStore
 
 
 def load_snapshot(store: ArtifactStore, key: str, columns: list[str] | None = None):  # -> pd.DataFrame
-    """Read a published snapshot into pandas (only ``columns`` if given)."""
+    """Read a published snapshot into pandas (only ``columns`` if given).
+
+    The Arrow buffers are freed column by column as pandas takes them over, and returned to the OS
+    afterwards, so a task holds the frame once, not the frame plus the Arrow table it came from.
+    """
     import pyarrow.parquet as pq
 
     with tempfile.TemporaryDirectory(prefix="mlcycle-snap-") as tmp:
         local = store.fetch(key, Path(tmp) / "snapshot.parquet")
-        return pq.read_table(local, columns=columns).to_pandas()
+        table = pq.read_table(local, columns=columns)
+    frame = table.to_pandas(self_destruct=True, split_blocks=True)
+    del table  # self_destruct: the table must not be used again
+    release_freed_memory()
+    return frame
+
+
+def release_freed_memory() -> None:
+    """Hand Arrow's freed buffers back to the OS (its allocator keeps them for reuse otherwise).
+
+    Call after dropping a snapshot frame: numeric columns without nulls are Arrow buffers pandas
+    took over, and a task that freed a 10M-row frame would still hold its pages through the fit.
+    """
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()

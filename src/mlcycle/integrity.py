@@ -16,12 +16,16 @@ from mlcycle.errors import ModelIntegrityError
 
 # Types a skops-serialised model may contain: scikit-learn's own classes and numpy/scipy data.
 TRUSTED_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
+# and these exactly: HistGradientBoosting with categorical features keeps
+# ``partial(sklearn.utils.validation.check_array, ...)`` in its preprocessor. skops lists the wrapped
+# function as a type of its own, so a partial of anything outside the prefixes is still refused.
+TRUSTED_TYPES = frozenset({"functools.partial"})
 MODEL_SHA256_TAG = "mlcycle.model_sha256"
 MODEL_FILES_TAG = "mlcycle.model_files"  # {relative path: sha256} of every file of the model artifact
 
 
 def foreign_types(types: list[str]) -> list[str]:
-    return [t for t in types if not t.startswith(TRUSTED_TYPE_PREFIXES)]
+    return [t for t in types if not t.startswith(TRUSTED_TYPE_PREFIXES) and t not in TRUSTED_TYPES]
 
 
 def file_sha256(path: Path) -> str:
@@ -109,7 +113,8 @@ def load_skops_model(directory: Path, label: str) -> Any:
     foreign = foreign_types(types)
     if foreign:
         raise ModelIntegrityError(
-            f"{label}: {name} holds types outside the allow-list {list(TRUSTED_TYPE_PREFIXES)}: {foreign}; "
+            f"{label}: {name} holds types outside the allow-list {[*TRUSTED_TYPE_PREFIXES, *sorted(TRUSTED_TYPES)]}: "
+            f"{foreign}; "
             "refusing to load it"
         )
     with warnings.catch_warnings():

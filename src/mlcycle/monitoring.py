@@ -102,35 +102,59 @@ def drift_output(pipe: Pipeline, outputs: dict[str, Any]) -> Any:
     return outputs[drift_column(pipe)]
 
 
+@dataclass(frozen=True)
+class ReferenceInputs:
+    """What the reference needs from the training snapshot, taken before the model is fitted (so the
+    snapshot can be freed first): feature statistics of every row and the rows the model will score."""
+
+    profile: dict[str, Any]
+    scored: pd.DataFrame
+
+
+def reference_inputs(pipe: Pipeline, X: pd.DataFrame) -> ReferenceInputs:
+    """Feature statistics of every row of ``X`` (the feature frame) and a seeded sample of at most
+    ``drift.prediction_reference_rows`` rows for the model's output profile (the profile records how many)."""
+    from mlcycle.drift import build_profile, sample
+
+    feats = pipe.config.data.features
+    drift_cfg = pipe.config.monitoring.drift
+    scored = sample(X, max(drift_cfg.prediction_reference_rows, _ref_sample_rows(pipe)), drift_cfg.seed)
+    return ReferenceInputs(build_profile(X, feats.numeric, feats.categorical), scored.copy())
+
+
+def complete_reference(pipe: Pipeline, model: Any, inputs: ReferenceInputs) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The reference profile and fixed-size sample, with the fitted model's output on the sampled rows."""
+    import pandas as pd
+
+    from mlcycle.drift import prediction_profile, sample
+
+    scored = inputs.scored
+    out = pd.Series(drift_output(pipe, predict(pipe, model, scored)), index=scored.index)
+    profile = {**inputs.profile, "prediction": prediction_profile(out, prediction_kind(pipe))}
+    profile["prediction_kind"] = prediction_kind(pipe)
+    seed = pipe.config.monitoring.drift.seed
+    ref_sample = sample(scored.assign(**{PREDICTION: out}), _ref_sample_rows(pipe), seed).reset_index(drop=True)
+    return profile, ref_sample
+
+
+def _ref_sample_rows(pipe: Pipeline) -> int:
+    drift_cfg = pipe.config.monitoring.drift
+    return max(drift_cfg.report_sample_rows, drift_cfg.domain_sample_rows)
+
+
 def build_reference(pipe: Pipeline, model: Any, frame: pd.DataFrame) -> tuple[dict[str, Any], pd.DataFrame]:
     """Reference statistics of the training snapshot and a fixed-size sample, both with predictions.
 
     Feature statistics use every row; the model's output is profiled on a seeded sample of at most
     ``drift.prediction_reference_rows`` rows (the profile records how many).
     """
-    import pandas as pd
-
-    from mlcycle.drift import build_profile, sample
     from mlcycle.training import feature_frame
 
-    feats = pipe.config.data.features
-    drift_cfg = pipe.config.monitoring.drift
-    X = feature_frame(pipe, frame)
-    sample_rows = max(drift_cfg.report_sample_rows, drift_cfg.domain_sample_rows)
-    scored = sample(X, max(drift_cfg.prediction_reference_rows, sample_rows), drift_cfg.seed)
-    out = pd.Series(drift_output(pipe, predict(pipe, model, scored)), index=scored.index)
-    profile = build_profile(X, feats.numeric, feats.categorical, out, prediction_kind(pipe))
-    profile["prediction_kind"] = prediction_kind(pipe)
-    ref_sample = sample(scored.assign(**{PREDICTION: out}), sample_rows, drift_cfg.seed).reset_index(drop=True)
-    return profile, ref_sample
+    return complete_reference(pipe, model, reference_inputs(pipe, feature_frame(pipe, frame)))
 
 
-def log_reference(pipe: Pipeline, model: Any, frame: pd.DataFrame) -> None:
+def log_reference(profile: dict[str, Any], ref_sample: pd.DataFrame) -> None:
     """Store the reference with the model: artifacts ``reference/`` of the active MLflow run."""
-    _log_reference_artifacts(*build_reference(pipe, model, frame))
-
-
-def _log_reference_artifacts(profile: dict[str, Any], ref_sample: pd.DataFrame) -> None:
     import tempfile
     from pathlib import Path
 
@@ -174,7 +198,7 @@ def load_reference(
     frame = load_snapshot(env.store, f"snapshots/{env.pipe.name}/{sha}.parquet")
     profile, ref_sample = build_reference(env.pipe, load_model(), frame)
     with mlflow.start_run(run_id=champion.run_id):
-        _log_reference_artifacts(profile, ref_sample)
+        log_reference(profile, ref_sample)
     return profile, ref_sample, "computed from the training snapshot"
 
 

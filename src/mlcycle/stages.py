@@ -12,7 +12,7 @@ from typing import Any
 
 from mlcycle.config import Pipeline, load_pipeline
 from mlcycle.errors import ConfigError, DataCheckError
-from mlcycle.ingest import ingest_snapshot, load_snapshot, record_key
+from mlcycle.ingest import ingest_snapshot, load_snapshot, record_key, release_freed_memory
 from mlcycle.settings import Settings, load_settings
 from mlcycle.storage import ArtifactStore, open_store
 from mlcycle.training import RunContext
@@ -82,12 +82,14 @@ def check_data(env: Env, snapshot: dict[str, Any]) -> dict[str, Any]:
 
 def train(env: Env, snapshot: dict[str, Any]) -> dict[str, Any]:
     from mlcycle.threads import compute_threads
-    from mlcycle.training import train_model
+    from mlcycle.training import prepare_training, train_model, training_columns
 
-    frame = load_snapshot(env.store, snapshot["key"])
+    # the snapshot frame lives only inside prepare_training: freed before the fit
+    data = prepare_training(env.pipe, load_snapshot(env.store, snapshot["key"], training_columns(env.pipe)))
+    release_freed_memory()
     with compute_threads():
         result = train_model(
-            env.pipe, frame, snapshot, env.ctx, env.settings.tracking_uri, env.settings.mlflow_artifact_root
+            env.pipe, data, snapshot, env.ctx, env.settings.tracking_uri, env.settings.mlflow_artifact_root
         )
     log.info("trained %s in MLflow run %s", env.pipe.config.model.estimator, result.run_id)
     record_data_checks(env, result.run_id)
@@ -142,6 +144,8 @@ def _evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> di
     frame = load_snapshot(env.store, snapshot["key"])
     _, test_pos = split_indices(pipe, frame)
     holdout = frame.iloc[test_pos].reset_index(drop=True)
+    del frame  # only the holdout is scored
+    release_freed_memory()
     X, y = feature_frame(pipe, holdout), target_values(pipe, holdout)
 
     mlflow.set_tracking_uri(env.settings.tracking_uri)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 MODEL_ARTIFACT = "model"
+NATIVE_MAX_CATEGORIES = 255  # HistGradientBoosting's categorical limit (max_bins)
 
 
 @dataclass(frozen=True)
@@ -55,41 +56,70 @@ class TrainResult:
 
 def build_pipeline(pipe: Pipeline) -> Any:
     """Preprocessing for numeric and categorical features followed by the estimator."""
+    import numpy as np
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline as SkPipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
     features = pipe.config.data.features
     model = pipe.config.model
     spec = ESTIMATORS[model.estimator]
-    numeric_steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy="median"))]
-    if spec.scale_numeric:
-        numeric_steps.append(("scale", StandardScaler()))
-    transformers: list[tuple[str, Any, list[str]]] = []
-    if features.numeric:
-        transformers.append(("numeric", SkPipeline(numeric_steps), features.numeric))
-    if features.categorical:
-        categorical = SkPipeline(
-            [
-                ("impute", SimpleImputer(strategy="constant", fill_value="__missing__")),
-                ("onehot", OneHotEncoder(handle_unknown="ignore", min_frequency=5, sparse_output=False)),
-            ]
-        )
-        transformers.append(("categorical", categorical, features.categorical))
-    pre = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
     estimator = make_estimator(model.estimator, model.params, model.split.seed)
+    transformers: list[tuple[str, Any, list[str]]] = []
+    if spec.native_categorical:
+        # NaNs stay NaN and each category one code (rare ones pooled, at most HistGradientBoosting's
+        # 255 bins); a category unseen in training is coded NaN, i.e. treated as missing.
+        if features.numeric:
+            transformers.append(("numeric", "passthrough", features.numeric))
+        if features.categorical:
+            encoder = OrdinalEncoder(
+                handle_unknown="use_encoded_value",
+                unknown_value=np.nan,
+                encoded_missing_value=np.nan,
+                min_frequency=5,
+                max_categories=NATIVE_MAX_CATEGORIES,
+            )
+            transformers.append(("categorical", encoder, features.categorical))
+        mask = [False] * len(features.numeric) + [True] * len(features.categorical)
+        estimator.set_params(categorical_features=mask if features.categorical else None)
+    else:
+        numeric_steps: list[tuple[str, Any]] = [("impute", SimpleImputer(strategy="median"))]
+        if spec.scale_numeric:
+            numeric_steps.append(("scale", StandardScaler()))
+        if features.numeric:
+            transformers.append(("numeric", SkPipeline(numeric_steps), features.numeric))
+        if features.categorical:
+            categorical = SkPipeline(
+                [
+                    ("impute", SimpleImputer(strategy="constant", fill_value="__missing__")),
+                    ("onehot", OneHotEncoder(handle_unknown="ignore", min_frequency=5, sparse_output=False)),
+                ]
+            )
+            transformers.append(("categorical", categorical, features.categorical))
+    pre = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
     return SkPipeline([("preprocess", pre), ("estimator", estimator)])
 
 
+def categorical_encoding(pipe: Pipeline) -> str:
+    """How the model sees categorical features (an MLflow param: models differ by it)."""
+    return "ordinal, native" if ESTIMATORS[pipe.config.model.estimator].native_categorical else "one-hot"
+
+
 def feature_frame(pipe: Pipeline, frame: pd.DataFrame) -> pd.DataFrame:
-    """The model's input columns, categoricals as strings (stable across CSV and Parquet)."""
+    """The model's input columns, categoricals as strings (stable across CSV and Parquet).
+
+    One copy of the data: the numeric features as one float64 block, each categorical as an object
+    column whose rows share one string per category (``columns.category_labels``).
+    """
+    import numpy as np
+    import pandas as pd
+
     features = pipe.config.data.features
-    out = frame[features.all].copy()
+    numeric = frame[features.numeric].to_numpy(dtype="float64", na_value=np.nan) if features.numeric else None
+    out = pd.DataFrame(numeric, index=frame.index, columns=list(features.numeric), copy=False)
     for col in features.categorical:
-        out[col] = category_labels(out[col])  # 1 and 1.0 (a CSV with a null) are one category
-    for col in features.numeric:
-        out[col] = out[col].astype("float64")
+        out[col] = category_labels(frame[col])  # 1 and 1.0 (a CSV with a null) are one category
     return out
 
 
@@ -225,29 +255,72 @@ def package_versions() -> dict[str, str]:
     return {n: version(n) for n in names}
 
 
-def train_model(
-    pipe: Pipeline,
-    frame: pd.DataFrame,
-    snapshot: dict[str, Any],
-    ctx: RunContext,
-    tracking_uri: str,
-    artifact_root: str,
-) -> TrainResult:
-    """Fit on the train split and log params, lineage tags and the model to a new MLflow run."""
-    import mlflow
-    import mlflow.sklearn
-    from mlflow.models import infer_signature
+@dataclass(frozen=True)
+class TrainingData:
+    """What the fit needs from a snapshot: the training rows' features and target, the split sizes and,
+    when monitored, the drift reference's inputs. Holding this instead of the snapshot frame lets the
+    frame be freed before the fit (at 10M rows the frame alone is ~1x the data's Arrow size)."""
 
-    model_cfg = pipe.config.model
+    X_train: pd.DataFrame
+    y_train: pd.Series
+    test_rows: int
+    reference: Any  # monitoring.ReferenceInputs | None
+
+    @property
+    def train_rows(self) -> int:
+        return len(self.X_train)
+
+
+def training_columns(pipe: Pipeline) -> list[str]:
+    """The snapshot columns training reads: features, target and the time split's timestamp."""
+    data = pipe.config.data
+    wanted = [*data.features.all, data.target, data.timestamp_column]
+    return list(dict.fromkeys(c for c in wanted if c))
+
+
+def prepare_training(pipe: Pipeline, frame: pd.DataFrame) -> TrainingData:
+    """Split ``frame`` and take the training rows' features and target (and the drift reference's inputs).
+
+    The caller should not keep ``frame``: it is dropped here as soon as the features are built.
+    """
     train_pos, test_pos = split_indices(pipe, frame)
-    X = feature_frame(pipe, frame)
     y = target_values(pipe, frame)
-    X_train, y_train = X.iloc[train_pos], y.iloc[train_pos]
+    X = feature_frame(pipe, frame)
+    del frame  # the last reference when the caller passed it straight in (stages.train)
+    y_train = y.iloc[train_pos]
     if pipe.config.model.is_classification and y_train.nunique() < 2:
         raise TrainingError(
             f"target column {pipe.config.data.target!r} has a single class "
             f"({y_train.unique().tolist()}) in the training split; a classifier needs at least two"
         )
+    reference = None
+    if pipe.config.monitoring_enabled:
+        from mlcycle.monitoring import reference_inputs
+
+        reference = reference_inputs(pipe, X)  # every row's feature statistics: the monitor's reference
+    return TrainingData(X.iloc[train_pos], y_train, len(test_pos), reference)
+
+
+def train_model(
+    pipe: Pipeline,
+    frame: pd.DataFrame | TrainingData,
+    snapshot: dict[str, Any],
+    ctx: RunContext,
+    tracking_uri: str,
+    artifact_root: str,
+) -> TrainResult:
+    """Fit on the train split and log params, lineage tags and the model to a new MLflow run.
+
+    ``frame`` is the snapshot, or what ``prepare_training`` took from it (the snapshot already freed).
+    """
+    import mlflow
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    model_cfg = pipe.config.model
+    data = frame if isinstance(frame, TrainingData) else prepare_training(pipe, frame)
+    del frame
+    X_train, y_train = data.X_train, data.y_train
     exp_id = experiment_id(pipe, tracking_uri, artifact_root)
     estimator = build_pipeline(pipe)
     commit, commit_source = git_commit_info()
@@ -272,9 +345,10 @@ def train_model(
         "split.seed": model_cfg.split.seed,
         "features.numeric": ",".join(pipe.config.data.features.numeric),
         "features.categorical": ",".join(pipe.config.data.features.categorical),
+        "features.categorical_encoding": categorical_encoding(pipe),
         "target": pipe.config.data.target,
-        "train_rows": len(train_pos),
-        "test_rows": len(test_pos),
+        "train_rows": data.train_rows,
+        "test_rows": data.test_rows,
     }
     with mlflow.start_run(experiment_id=exp_id, run_name=f"{ctx.run_id}", tags=tags) as run:
         mlflow.log_params(params)
@@ -292,18 +366,18 @@ def train_model(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             info = _log_model(estimator, signature, example)
-        if pipe.config.monitoring_enabled:
-            from mlcycle.monitoring import log_reference
+        if data.reference is not None:
+            from mlcycle.monitoring import complete_reference, log_reference
 
-            log_reference(pipe, estimator, frame)  # the drift monitor's reference, stored with the model
+            log_reference(*complete_reference(pipe, estimator, data.reference))  # stored with the model
         registration = _log_serving_companions(pipe, y_train, info.model_uri)
         mlflow.set_tags({k: v for k, v in registration.items() if k != MODEL_FILES_TAG})
         return TrainResult(
             run_id=run.info.run_id,
             model_uri=info.model_uri,
             experiment_id=exp_id,
-            train_rows=len(train_pos),
-            test_rows=len(test_pos),
+            train_rows=data.train_rows,
+            test_rows=data.test_rows,
             registration_tags=registration,
         )
 

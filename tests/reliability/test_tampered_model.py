@@ -103,6 +103,24 @@ def test_skops_file_with_an_untrusted_type_is_refused(saved_model: Path, tmp_pat
     assert "system" in str(info.value)
 
 
+def test_partial_is_trusted_only_around_allow_listed_functions(saved_model: Path, tmp_path: Path) -> None:
+    """HistGradientBoosting with categorical features holds ``partial(check_array)``: that loads; a
+    partial around anything else (here ``os.system``) is refused by the wrapped function's own type."""
+    import functools
+
+    import skops.io as sio
+    from sklearn.utils.validation import check_array
+
+    model_dir = _copy(saved_model, tmp_path)
+    sio.dump({"check": functools.partial(check_array, ensure_all_finite=False)}, model_dir / "model.skops")
+    loaded = load_skops_model(model_dir, "model 'm' version 8")
+    assert loaded["check"].func is check_array
+    sio.dump({"hook": functools.partial(os.system, "true")}, model_dir / "model.skops")
+    with pytest.raises(ModelIntegrityError) as info:
+        load_skops_model(model_dir, "model 'm' version 9")
+    assert str(info.value).endswith(": ['posix.system']; refusing to load it")  # the partial itself is fine
+
+
 def test_altered_manifest_tag_is_refused(saved_model: Path, tmp_path: Path) -> None:
     model_dir = _copy(saved_model, tmp_path)
     tags = checksum_tags(model_dir)

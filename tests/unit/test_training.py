@@ -100,7 +100,12 @@ def test_build_pipeline_fits_every_allow_listed_estimator(
     model = build_pipeline(pipe)
     assert type(model.named_steps["estimator"]).__name__ == estimator
     numeric = model.named_steps["preprocess"].transformers[0][1]
-    assert ("scale" in numeric.named_steps) == ESTIMATORS[estimator].scale_numeric
+    if ESTIMATORS[estimator].native_categorical:  # NaNs and categories handled by the estimator itself
+        assert numeric == "passthrough"
+        assert type(model.named_steps["preprocess"].transformers[1][1]).__name__ == "OrdinalEncoder"
+        assert model.named_steps["estimator"].categorical_features == [False, False, True]
+    else:
+        assert ("scale" in numeric.named_steps) == ESTIMATORS[estimator].scale_numeric
     if ESTIMATORS[estimator].seeded:
         assert model.named_steps["estimator"].random_state == 5
 
@@ -118,6 +123,24 @@ def test_build_pipeline_fits_every_allow_listed_estimator(
     # Unseen categories and missing values at prediction time are handled by the preprocessing.
     odd = pd.DataFrame({"a": [np.nan], "b": [0.0], "c": ["purple"]}).astype({"c": object})
     assert model.predict(feature_frame(pipe, odd)).shape == (1,)
+
+
+@pytest.mark.parametrize("estimator", ["HistGradientBoostingClassifier", "HistGradientBoostingRegressor"])
+def test_native_categorical_pools_rare_and_excess_categories(make_pipeline: PipelineFactory, estimator: str) -> None:
+    """A categorical with more categories than HistGradientBoosting's 255 bins still trains: rare ones
+    (and those past the limit) are pooled; a category never seen in training is scored as missing."""
+    pipe = _tiny_pipeline(make_pipeline, estimator)
+    rows = 3000
+    frame = _tiny_frame(rows)
+    frame["c"] = [f"k{i % 400}" for i in range(rows)]  # 400 categories of 7-8 rows each
+    X, y = _xy(pipe, frame)
+    model = build_pipeline(pipe).fit(X, y)
+    encoder = model.named_steps["preprocess"].named_transformers_["categorical"]
+    assert len(encoder.categories_[0]) == 400
+    assert encoder.transform(X[["c"]]).max() <= 254  # codes fit the estimator's bins
+    unseen = feature_frame(pipe, pd.DataFrame({"a": [0.1], "b": [np.nan], "c": ["never-seen"]}))
+    assert np.isnan(encoder.transform(unseen[["c"]])[0, 0])
+    assert model.predict(unseen).shape == (1,)
 
 
 def test_build_pipeline_only_uses_configured_features(make_pipeline: PipelineFactory) -> None:
