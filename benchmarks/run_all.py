@@ -4,7 +4,8 @@
 
 Runs, each in its own processes, at the default sizes: parse_bench (1/10/100 pipelines),
 task_start_bench, orchestration_bench (1k and 1M rows) and drift_bench (100k and 1M rows, one
-repeat). Each writes its JSON under benchmarks/results/; ``--summary-only`` re-reads those and
+repeat); ``--scale`` adds scale_bench (10M rows through the training steps, one process per task:
+~15 min idle). Each writes its JSON under benchmarks/results/; ``--summary-only`` re-reads those and
 prints the table without running anything. The machine's load (``uptime``) is printed with it:
 absolute walls on a shared box are noisy, the ratios are measured side by side.
 """
@@ -29,6 +30,7 @@ SUITE = {
     "orchestration": ["benchmarks/orchestration_bench.py", "--rows", "1000,1000000", "--repeats", "2"],
     "drift": ["benchmarks/drift_bench.py", "--sizes", "100000,1000000", "--repeats", "1"],
 }
+OPT_IN = {"scale": ["benchmarks/scale_bench.py", "--rows", "10000000"]}
 
 
 def _load(name: str) -> dict[str, Any] | None:
@@ -119,6 +121,23 @@ def summary_rows() -> list[tuple[str, str, str, str]]:
                         _verdict(t["step_peak_over_arrow"] <= 2),
                     )
                 )
+    scale = _load("scale")
+    if scale:
+        raw = scale["raw"]
+        arrow, steps = raw["data"]["arrow_mb"], raw["steps"]
+        done = [s for s, r in steps.items() if not r.get("failed")]
+        worst = max(done, key=lambda s: steps[s]["peak_rss_mb"]) if done else None
+        complete = len(done) == 6
+        rows.append(
+            (
+                f"scale: {raw['rows']:,} rows, every task completes; worst peak RSS / Arrow",
+                (f"{'all 6 tasks' if complete else f'{len(done)} of 6 tasks'}; {worst} "
+                 f"{steps[worst]['peak_rss_mb'] / arrow:.2f}x ({steps[worst]['peak_rss_mb']:.0f} MB)")
+                if worst else "no task completed",
+                "<= 3x",
+                _verdict(complete and worst is not None and steps[worst]["peak_rss_mb"] <= 3 * arrow),
+            )
+        )
     return rows
 
 
@@ -132,11 +151,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip", default="", help="comma-separated: parse, task_start, orchestration, drift")
     parser.add_argument("--summary-only", action="store_true")
+    parser.add_argument("--scale", action="store_true", help="also run scale_bench at 10M rows (~15 min)")
     args = parser.parse_args()
     skip = {s for s in args.skip.split(",") if s}
     timings: dict[str, float] = {}
+    suite = {**SUITE, **(OPT_IN if args.scale else {})}
     if not args.summary_only:
-        for name, cmd in SUITE.items():
+        for name, cmd in suite.items():
             if name in skip:
                 continue
             started = time.perf_counter()

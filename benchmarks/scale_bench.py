@@ -41,9 +41,10 @@ INTERVAL_END = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _status_mb(field: str) -> float:
+    """A /proc/self/status memory figure in MB of 10^6 bytes, the unit the Arrow size is given in."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
+            return int(line.split()[1]) * 1024 / 1e6
     return 0.0
 
 

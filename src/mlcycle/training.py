@@ -255,20 +255,30 @@ def package_versions() -> dict[str, str]:
     return {n: version(n) for n in names}
 
 
-@dataclass(frozen=True)
+@dataclass
 class TrainingData:
     """What the fit needs from a snapshot: the training rows' features and target, the split sizes and,
     when monitored, the drift reference's inputs. Holding this instead of the snapshot frame lets the
     frame be freed before the fit (at 10M rows the frame alone is ~1x the data's Arrow size)."""
 
-    X_train: pd.DataFrame
+    X_train: pd.DataFrame | None
     y_train: pd.Series
+    train_rows: int
     test_rows: int
     reference: Any  # monitoring.ReferenceInputs | None
 
-    @property
-    def train_rows(self) -> int:
-        return len(self.X_train)
+    def take_features(self) -> pd.DataFrame:
+        """Hand over the training features (once): the fit frees them after preprocessing."""
+        X, self.X_train = self.X_train, None
+        if X is None:
+            raise RuntimeError("the training features were already handed to a fit")
+        return X
+
+    def head(self, rows: int = 5) -> pd.DataFrame:
+        """The first training rows (the model's signature and input example), before the fit takes them."""
+        if self.X_train is None:
+            raise RuntimeError("the training features were already handed to a fit")
+        return self.X_train.head(rows).copy()
 
 
 def training_columns(pipe: Pipeline) -> list[str]:
@@ -298,7 +308,7 @@ def prepare_training(pipe: Pipeline, frame: pd.DataFrame) -> TrainingData:
         from mlcycle.monitoring import reference_inputs
 
         reference = reference_inputs(pipe, X)  # every row's feature statistics: the monitor's reference
-    return TrainingData(X.iloc[train_pos], y_train, len(test_pos), reference)
+    return TrainingData(X.iloc[train_pos], y_train, len(train_pos), len(test_pos), reference)
 
 
 def train_model(
@@ -320,7 +330,8 @@ def train_model(
     model_cfg = pipe.config.model
     data = frame if isinstance(frame, TrainingData) else prepare_training(pipe, frame)
     del frame
-    X_train, y_train = data.X_train, data.y_train
+    y_train = data.y_train
+    example = data.head(5)  # the signature's and input example's rows
     exp_id = experiment_id(pipe, tracking_uri, artifact_root)
     estimator = build_pipeline(pipe)
     commit, commit_source = git_commit_info()
@@ -356,12 +367,11 @@ def train_model(
         mlflow.log_dict(snapshot, "lineage/snapshot.json")
         mlflow.log_dict(package_versions(), "lineage/packages.json")
         try:
-            estimator.fit(X_train, y_train)
+            fit_pipeline(estimator, data)
         except (ValueError, TypeError) as exc:
             raise TrainingError(
                 f"{model_cfg.estimator} could not be fitted on {snapshot['uri']}: {exc}"
             ) from exc
-        example = X_train.head(5)
         signature = infer_signature(example, estimator.predict(example))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -380,6 +390,17 @@ def train_model(
             test_rows=data.test_rows,
             registration_tags=registration,
         )
+
+
+def fit_pipeline(model: Any, data: TrainingData) -> Any:
+    """``model.fit(X_train, y_train)`` for a scikit-learn Pipeline, step by step, each step's input
+    dropped once it is transformed: what ``Pipeline.fit`` does, without the training frame alive
+    through the estimator's fit (1.3 GB at 8M rows x 20 features). Takes the features from ``data``."""
+    X, y = data.take_features(), data.y_train
+    for _, step in model.steps[:-1]:
+        X = step.fit_transform(X, y)  # rebinding releases the previous input
+    model.steps[-1][1].fit(X, y)
+    return model
 
 
 def _log_serving_companions(pipe: Pipeline, y_train: pd.Series, model_uri: str) -> dict[str, str]:

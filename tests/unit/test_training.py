@@ -18,6 +18,8 @@ from mlcycle.training import (
     TrainResult,
     build_pipeline,
     feature_frame,
+    fit_pipeline,
+    prepare_training,
     split_indices,
     target_values,
     train_model,
@@ -141,6 +143,25 @@ def test_native_categorical_pools_rare_and_excess_categories(make_pipeline: Pipe
     unseen = feature_frame(pipe, pd.DataFrame({"a": [0.1], "b": [np.nan], "c": ["never-seen"]}))
     assert np.isnan(encoder.transform(unseen[["c"]])[0, 0])
     assert model.predict(unseen).shape == (1,)
+
+
+@pytest.mark.parametrize("estimator", ["HistGradientBoostingClassifier", "LogisticRegression", "RandomForestRegressor"])
+def test_fit_pipeline_fits_the_same_model_as_pipeline_fit(make_pipeline: PipelineFactory, estimator: str) -> None:
+    pipe = _tiny_pipeline(make_pipeline, estimator, strategy="time")
+    frame = _tiny_frame(400)
+    frame["y"] = frame["y_class" if pipe.config.model.is_classification else "y_reg"]
+    data = prepare_training(pipe, frame)
+    assert (data.train_rows, data.test_rows) == (300, 100)
+    X, y = data.head(len(frame)), data.y_train
+    reference = build_pipeline(pipe).fit(X, y)
+    stepwise = fit_pipeline(build_pipeline(pipe), data)
+    assert data.X_train is None  # handed over: nothing keeps the training frame alive through the fit
+    with pytest.raises(RuntimeError, match="already handed"):
+        data.take_features()
+    assert list(stepwise.feature_names_in_) == list(reference.feature_names_in_)
+    np.testing.assert_array_equal(stepwise.predict(X), reference.predict(X))
+    if pipe.config.model.is_classification:
+        np.testing.assert_allclose(stepwise.predict_proba(X), reference.predict_proba(X))
 
 
 def test_build_pipeline_only_uses_configured_features(make_pipeline: PipelineFactory) -> None:
