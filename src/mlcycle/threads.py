@@ -33,6 +33,12 @@ def compute_threads(limit: int | None = None) -> Iterator[None]:
     if limit is None:
         yield
         return
+    # threadpoolctl caps only the libraries loaded when the block starts, and the tasks import
+    # scikit-learn inside it: without this import the fit's OpenMP pool kept one thread per core
+    # (train on a busy 2-core box: HistGradientBoosting 10-19 s with two threads, 0.5 s with one).
+    # Importing scikit-learn loads all three pools the tasks use: its OpenMP runtime and the
+    # OpenBLAS of numpy and of scipy.
+    import sklearn  # noqa: F401
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=limit):
