@@ -6,13 +6,15 @@ built when a task fails); every task imports its heavy libraries inside its own 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import copy
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, Param, get_current_context, get_parsing_context, task
+from airflow.sdk.definitions.param import ParamsDict
 
 from mlcycle.config import LOWER_IS_BETTER, Pipeline, load_all, load_pipeline, pipeline_files
 from mlcycle.errors import MlcycleError
@@ -126,6 +128,29 @@ def _no_retry_for_bad_data() -> Iterator[None]:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
+@contextmanager
+def _pipeline_dag(params: Mapping[str, Param], **dag_args: Any) -> Iterator[DAG]:
+    """``DAG(params=params, **dag_args)``, with the trigger ``params`` attached once its tasks exist.
+
+    Given to ``DAG()``, Airflow deep-copies the params into every task once per class of the operator
+    (four times for an ``@task``) and, for a scheduled DAG, checks each Param's schema against JSON
+    Schema's metaschema: about a quarter of a pipeline's parse. Attached afterwards, the DAG holds the
+    same Params and each task one copy marked ``source="dag"``, which is what Airflow's merge leaves.
+    Airflow's parse-time check of a scheduled DAG's defaults is skipped: they are constants here, and
+    tests/dags/test_params.py validates them and compares this build with Airflow's own.
+    """
+    with DAG(**dag_args) as dag:
+        yield dag
+    for op in dag.tasks:
+        merged = copy.deepcopy(ParamsDict(params))
+        for name in merged:
+            param = merged.get_param(name)
+            param.source = param.source or "dag"
+        merged.update(op.params)  # task-level params win, as in Airflow's merge
+        op.params = merged
+    dag.params.update(params)
+
+
 def build_training_dag(pipe: Pipeline) -> DAG:
     cfg = pipe.config
     config_path = str(Path(pipe.path).resolve())
@@ -136,7 +161,7 @@ def build_training_dag(pipe: Pipeline) -> DAG:
         "on_failure_callback": failure_notifiers(pipe),
     }
     start = datetime(cfg.start_date.year, cfg.start_date.month, cfg.start_date.day, tzinfo=UTC)
-    with DAG(
+    with _pipeline_dag(
         dag_id=pipe.train_dag_id,
         description=(cfg.description or f"Training pipeline {pipe.name}").strip()[:200],
         schedule=cfg.schedule,
@@ -326,7 +351,7 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
         "retry_delay": timedelta(minutes=cfg.retry_delay_minutes),
         "on_failure_callback": failure_notifiers(pipe),
     }
-    with DAG(
+    with _pipeline_dag(
         dag_id=pipe.monitor_dag_id,
         description=f"Drift monitor for {pipe.name}: score each window with the champion, detect drift",
         schedule=CronDataIntervalTimetable(mon.cron, timezone="UTC"),
@@ -476,7 +501,7 @@ def _manual_dag(pipe: Pipeline, action: str, doc: str, params: dict[str, Param])
     """``<name>__<action>``: one task that runs ``mlcycle.versioning.<action>`` with the run's params."""
     cfg = pipe.config
     config_path = str(Path(pipe.path).resolve())
-    with DAG(
+    with _pipeline_dag(
         dag_id=f"{pipe.name}__{action}",
         description=doc.splitlines()[0][:200],
         schedule=None,
