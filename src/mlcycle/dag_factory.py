@@ -1,7 +1,10 @@
 """Build one Airflow training DAG per pipeline YAML.
 
 Runs at DAG parse time: only Airflow's SDK and the config schema are imported here (notifiers are
-built when a task fails); every task imports its heavy libraries inside its own body.
+built when a task fails); every task imports its heavy libraries inside its own body. Each ``@task``
+states ``multiple_outputs``: the value Airflow infers from its return annotation (``-> dict``: each
+key is also pushed as its own XCom), which it would otherwise evaluate with ``typing.get_type_hints``
+for every task of every pipeline, ~0.1 ms each.
 """
 
 from __future__ import annotations
@@ -198,7 +201,7 @@ def build_training_dag(pipe: Pipeline) -> DAG:
         },
     ) as dag:
 
-        @task(task_id="ingest")
+        @task(task_id="ingest", multiple_outputs=True)
         def ingest_task() -> dict[str, Any]:
             from mlcycle import stages
 
@@ -208,21 +211,21 @@ def build_training_dag(pipe: Pipeline) -> DAG:
                 end = datetime.fromisoformat(str(params["data_end"]).replace("Z", "+00:00"))
             return stages.ingest(stages.open_env(config_path, ctx), end, params.get("lookback_days"))
 
-        @task(task_id="check_data")
+        @task(task_id="check_data", multiple_outputs=True)
         def check_data_task(snapshot: dict[str, Any]) -> dict[str, Any]:
             from mlcycle import stages
 
             with _no_retry_for_bad_data():
                 return stages.check_data(stages.open_env(config_path, _run_context()[0]), snapshot)
 
-        @task(task_id="train")
+        @task(task_id="train", multiple_outputs=True)
         def train_task(snapshot: dict[str, Any]) -> dict[str, Any]:
             from mlcycle import stages
 
             with _no_retry_for_bad_data():
                 return stages.train(stages.open_env(config_path, _run_context()[0]), snapshot)
 
-        @task(task_id="evaluate")
+        @task(task_id="evaluate", multiple_outputs=True)
         def evaluate_task(snapshot: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
             from mlcycle import stages
 
@@ -233,7 +236,7 @@ def build_training_dag(pipe: Pipeline) -> DAG:
                 "champion": record["champion"],
             }
 
-        @task(task_id="validate_model")
+        @task(task_id="validate_model", multiple_outputs=True)
         def validate_task(evaluation: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
             from mlcycle import stages
 
@@ -242,7 +245,7 @@ def build_training_dag(pipe: Pipeline) -> DAG:
                 stages.open_env(config_path, _run_context()[0]), evaluation, trained, force
             )
 
-        @task(task_id="register_and_promote")
+        @task(task_id="register_and_promote", multiple_outputs=True)
         def promote_task(
             trained: dict[str, Any], snapshot: dict[str, Any], decision: dict[str, Any]
         ) -> dict[str, Any]:
@@ -373,7 +376,7 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
         },
     ) as dag:
 
-        @task(task_id="load_window")
+        @task(task_id="load_window", multiple_outputs=True)
         def load_window_task() -> dict[str, Any]:
             from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -389,7 +392,7 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
                     raise AirflowSkipException(f"skipping this window: {exc}") from exc
                 raise AirflowFailException(str(exc)) from exc
 
-        @task(task_id="score")
+        @task(task_id="score", multiple_outputs=True)
         def score_task(window: dict[str, Any]) -> dict[str, Any]:
             from airflow.sdk.exceptions import AirflowFailException
 
@@ -402,7 +405,7 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
             except (monitoring.NoChampionError, monitoring.UnseenLabelError) as exc:
                 raise AirflowFailException(str(exc)) from exc
 
-        @task(task_id="detect_drift")
+        @task(task_id="detect_drift", multiple_outputs=True)
         def detect_task(window: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
             from mlcycle import monitoring, stages
 
@@ -413,13 +416,13 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
                 "report": record["report"],
             }
 
-        @task(task_id="decide")
+        @task(task_id="decide", multiple_outputs=True)
         def decide_task(drift: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
             from mlcycle import monitoring, stages
 
             return monitoring.decide(stages.open_env(config_path, _run_context()[0]), drift, scored)
 
-        @task.short_circuit(task_id="act")
+        @task.short_circuit(task_id="act", multiple_outputs=False)
         def act_task(decision: dict[str, Any]) -> bool:
             from mlcycle import monitoring, stages
 
@@ -440,13 +443,13 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
             )
             return bool(record["retrain"])
 
-        @task(task_id="shadow_score")
+        @task(task_id="shadow_score", multiple_outputs=True)
         def shadow_score_task(window: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
             from mlcycle import shadow, stages
 
             return shadow.score_shadow(stages.open_env(config_path, _run_context()[0]), window, scored)
 
-        @task(task_id="shadow_decide")
+        @task(task_id="shadow_decide", multiple_outputs=True)
         def shadow_decide_task(record: dict[str, Any]) -> dict[str, Any]:
             from mlcycle import shadow, stages
 
@@ -514,7 +517,7 @@ def _manual_dag(pipe: Pipeline, action: str, doc: str, params: dict[str, Param])
         params=params,
     ) as dag:
 
-        @task(task_id=action)
+        @task(task_id=action, multiple_outputs=True)
         def versioning_task() -> dict[str, Any]:
             return _versioning_call(action, config_path)
 
