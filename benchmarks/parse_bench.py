@@ -6,8 +6,8 @@ For each count the script writes that many copies of ``config/pipelines/churn.ya
 names and model names) into a temporary config directory and imports ``dags/mlcycle_pipelines.py``
 the way the dag-processor does, through ``tests/dags/parse_probe.py``, in a fresh interpreter per
 repeat, in two settings: **dag-processor** (what Airflow's dag-processor pays: it forks its parsing
-processes from the manager, so ``airflow.dag_processing.manager``/``processor`` are loaded before the
-clock starts; the budget is judged on this one) and **cold** (only Airflow's SDK loaded first: a
+processes from the manager, so ``airflow.dag_processing.manager``/``processor`` are loaded and
+``gc.freeze()``-d, as the manager does before forking, before the clock starts; the budget is judged on this one) and **cold** (only Airflow's SDK loaded first: a
 worker parsing the file to run a task, or a plain ``python`` import). Reported per count: the DAG
 file's import time (median of the repeats), the whole process' wall time, the marginal cost per
 pipeline and the heavy modules the parse itself imported (pandas, scikit-learn, MLflow, Great

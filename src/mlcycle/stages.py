@@ -138,10 +138,10 @@ def _evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> di
         slice_metrics,
     )
     from mlcycle.registry import CHAMPION, MlflowRegistry
-    from mlcycle.training import feature_frame, split_indices, target_values
+    from mlcycle.training import evaluation_columns, feature_frame, split_indices, target_values
 
     pipe = env.pipe
-    frame = load_snapshot(env.store, snapshot["key"])
+    frame = load_snapshot(env.store, snapshot["key"], evaluation_columns(pipe))
     _, test_pos = split_indices(pipe, frame)
     holdout = frame.iloc[test_pos].reset_index(drop=True)
     del frame  # only the holdout is scored

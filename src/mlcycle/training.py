@@ -288,6 +288,13 @@ def training_columns(pipe: Pipeline) -> list[str]:
     return list(dict.fromkeys(c for c in wanted if c))
 
 
+def evaluation_columns(pipe: Pipeline) -> list[str]:
+    """The snapshot columns evaluation reads: training's, and the slice and fairness columns."""
+    ev = pipe.config.evaluation
+    wanted = [*training_columns(pipe), *ev.slices, *([ev.fairness.sensitive] if ev.fairness else [])]
+    return list(dict.fromkeys(wanted))
+
+
 def prepare_training(pipe: Pipeline, frame: pd.DataFrame) -> TrainingData:
     """Split ``frame`` and take the training rows' features and target (and the drift reference's inputs).
 

@@ -23,8 +23,12 @@ def main(dag_file: str) -> None:
 
     if os.environ.get("MLCYCLE_PROBE_PRELOAD") == "dag-processor":
         # The dag-processor forks its parsing processes from the manager, which has these loaded.
+        import gc
+
         import airflow.dag_processing.manager
         import airflow.dag_processing.processor  # noqa: F401
+
+        gc.freeze()  # as DagFileProcessorManager.before_run does before forking (its objects are not rescanned)
     from airflow.sdk import BaseHook
     from sqlalchemy import event
     from sqlalchemy.engine import Engine

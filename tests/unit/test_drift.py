@@ -590,3 +590,17 @@ def test_sample_is_seeded_and_sorted() -> None:
 def test_sample_returns_a_small_frame_unchanged(rows: int) -> None:
     frame = pd.DataFrame({"v": np.arange(1_000)})
     assert sample(frame, rows) is frame
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[1.0], [0.0, -0.0, 0.0, 2.0], [3.0, 1.0, 1.0, 2.0, 3.0, 3.0], list(np.random.default_rng(4).integers(0, 7, 500) / 2)],
+)
+def test_sorted_unique_matches_numpy_unique(values: list[float]) -> None:
+    from mlcycle.drift import _sorted_unique
+
+    arr = np.sort(np.asarray(values, dtype="float64"))
+    uniq, counts = _sorted_unique(arr)
+    expected_uniq, expected_counts = np.unique(arr, return_counts=True)
+    np.testing.assert_array_equal(uniq, expected_uniq)
+    np.testing.assert_array_equal(counts, expected_counts)
