@@ -6,16 +6,13 @@ built when a task fails); every task imports its heavy libraries inside its own 
 
 from __future__ import annotations
 
-import copy
-import inspect
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, Param, get_current_context, get_parsing_context, task
-from airflow.sdk.definitions.param import ParamsDict
 
 from mlcycle.config import LOWER_IS_BETTER, Pipeline, load_all, load_pipeline, pipeline_files
 from mlcycle.errors import MlcycleError
@@ -129,47 +126,6 @@ def _no_retry_for_bad_data() -> Iterator[None]:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
-def _step(
-    task_id: str, *, decorator: Any = task, multiple_outputs: bool = True
-) -> Callable[[Callable[..., Any]], Any]:
-    """``@decorator(task_id=..., multiple_outputs=...)`` for one step function, its signature computed once.
-
-    ``multiple_outputs`` is what Airflow infers from the step's ``-> dict`` annotation (each key is also
-    pushed as its own XCom), stated so it does not evaluate the annotation with ``typing.get_type_hints``.
-    The function carries its ``__signature__``, which ``inspect.signature`` returns as is: Airflow asks
-    for it once per class of the operator. Together ~0.2 ms a task at parse, 13 tasks a pipeline.
-    """
-
-    def decorate(fn: Callable[..., Any]) -> Any:
-        fn.__signature__ = inspect.signature(fn)  # type: ignore[attr-defined]
-        return decorator(task_id=task_id, multiple_outputs=multiple_outputs)(fn)
-
-    return decorate
-
-
-@contextmanager
-def _pipeline_dag(params: Mapping[str, Param], **dag_args: Any) -> Iterator[DAG]:
-    """``DAG(params=params, **dag_args)``, with the trigger ``params`` attached once its tasks exist.
-
-    Given to ``DAG()``, Airflow deep-copies the params into every task once per class of the operator
-    (four times for an ``@task``) and, for a scheduled DAG, checks each Param's schema against JSON
-    Schema's metaschema: about a quarter of a pipeline's parse. Attached afterwards, the DAG holds the
-    same Params and each task one copy marked ``source="dag"``, which is what Airflow's merge leaves.
-    Airflow's parse-time check of a scheduled DAG's defaults is skipped: they are constants here, and
-    tests/dags/test_params.py validates them and compares this build with Airflow's own.
-    """
-    with DAG(**dag_args) as dag:
-        yield dag
-    for op in dag.tasks:
-        merged = copy.deepcopy(ParamsDict(params))
-        for name in merged:
-            param = merged.get_param(name)
-            param.source = param.source or "dag"
-        merged.update(op.params)  # task-level params win, as in Airflow's merge
-        op.params = merged
-    dag.params.update(params)
-
-
 def build_training_dag(pipe: Pipeline) -> DAG:
     cfg = pipe.config
     config_path = str(Path(pipe.path).resolve())
@@ -180,7 +136,7 @@ def build_training_dag(pipe: Pipeline) -> DAG:
         "on_failure_callback": failure_notifiers(pipe),
     }
     start = datetime(cfg.start_date.year, cfg.start_date.month, cfg.start_date.day, tzinfo=UTC)
-    with _pipeline_dag(
+    with DAG(
         dag_id=pipe.train_dag_id,
         description=(cfg.description or f"Training pipeline {pipe.name}").strip()[:200],
         schedule=cfg.schedule,
@@ -217,7 +173,7 @@ def build_training_dag(pipe: Pipeline) -> DAG:
         },
     ) as dag:
 
-        @_step("ingest")
+        @task(task_id="ingest")
         def ingest_task() -> dict[str, Any]:
             from mlcycle import stages
 
@@ -227,21 +183,21 @@ def build_training_dag(pipe: Pipeline) -> DAG:
                 end = datetime.fromisoformat(str(params["data_end"]).replace("Z", "+00:00"))
             return stages.ingest(stages.open_env(config_path, ctx), end, params.get("lookback_days"))
 
-        @_step("check_data")
+        @task(task_id="check_data")
         def check_data_task(snapshot: dict[str, Any]) -> dict[str, Any]:
             from mlcycle import stages
 
             with _no_retry_for_bad_data():
                 return stages.check_data(stages.open_env(config_path, _run_context()[0]), snapshot)
 
-        @_step("train")
+        @task(task_id="train")
         def train_task(snapshot: dict[str, Any]) -> dict[str, Any]:
             from mlcycle import stages
 
             with _no_retry_for_bad_data():
                 return stages.train(stages.open_env(config_path, _run_context()[0]), snapshot)
 
-        @_step("evaluate")
+        @task(task_id="evaluate")
         def evaluate_task(snapshot: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
             from mlcycle import stages
 
@@ -252,7 +208,7 @@ def build_training_dag(pipe: Pipeline) -> DAG:
                 "champion": record["champion"],
             }
 
-        @_step("validate_model")
+        @task(task_id="validate_model")
         def validate_task(evaluation: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
             from mlcycle import stages
 
@@ -261,7 +217,7 @@ def build_training_dag(pipe: Pipeline) -> DAG:
                 stages.open_env(config_path, _run_context()[0]), evaluation, trained, force
             )
 
-        @_step("register_and_promote")
+        @task(task_id="register_and_promote")
         def promote_task(
             trained: dict[str, Any], snapshot: dict[str, Any], decision: dict[str, Any]
         ) -> dict[str, Any]:
@@ -370,7 +326,7 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
         "retry_delay": timedelta(minutes=cfg.retry_delay_minutes),
         "on_failure_callback": failure_notifiers(pipe),
     }
-    with _pipeline_dag(
+    with DAG(
         dag_id=pipe.monitor_dag_id,
         description=f"Drift monitor for {pipe.name}: score each window with the champion, detect drift",
         schedule=CronDataIntervalTimetable(mon.cron, timezone="UTC"),
@@ -392,7 +348,7 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
         },
     ) as dag:
 
-        @_step("load_window")
+        @task(task_id="load_window")
         def load_window_task() -> dict[str, Any]:
             from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -408,7 +364,7 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
                     raise AirflowSkipException(f"skipping this window: {exc}") from exc
                 raise AirflowFailException(str(exc)) from exc
 
-        @_step("score")
+        @task(task_id="score")
         def score_task(window: dict[str, Any]) -> dict[str, Any]:
             from airflow.sdk.exceptions import AirflowFailException
 
@@ -421,7 +377,7 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
             except (monitoring.NoChampionError, monitoring.UnseenLabelError) as exc:
                 raise AirflowFailException(str(exc)) from exc
 
-        @_step("detect_drift")
+        @task(task_id="detect_drift")
         def detect_task(window: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
             from mlcycle import monitoring, stages
 
@@ -432,13 +388,13 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
                 "report": record["report"],
             }
 
-        @_step("decide")
+        @task(task_id="decide")
         def decide_task(drift: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
             from mlcycle import monitoring, stages
 
             return monitoring.decide(stages.open_env(config_path, _run_context()[0]), drift, scored)
 
-        @_step("act", decorator=task.short_circuit, multiple_outputs=False)
+        @task.short_circuit(task_id="act")
         def act_task(decision: dict[str, Any]) -> bool:
             from mlcycle import monitoring, stages
 
@@ -459,13 +415,13 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
             )
             return bool(record["retrain"])
 
-        @_step("shadow_score")
+        @task(task_id="shadow_score")
         def shadow_score_task(window: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
             from mlcycle import shadow, stages
 
             return shadow.score_shadow(stages.open_env(config_path, _run_context()[0]), window, scored)
 
-        @_step("shadow_decide")
+        @task(task_id="shadow_decide")
         def shadow_decide_task(record: dict[str, Any]) -> dict[str, Any]:
             from mlcycle import shadow, stages
 
@@ -520,7 +476,7 @@ def _manual_dag(pipe: Pipeline, action: str, doc: str, params: dict[str, Param])
     """``<name>__<action>``: one task that runs ``mlcycle.versioning.<action>`` with the run's params."""
     cfg = pipe.config
     config_path = str(Path(pipe.path).resolve())
-    with _pipeline_dag(
+    with DAG(
         dag_id=f"{pipe.name}__{action}",
         description=doc.splitlines()[0][:200],
         schedule=None,
@@ -533,7 +489,7 @@ def _manual_dag(pipe: Pipeline, action: str, doc: str, params: dict[str, Param])
         params=params,
     ) as dag:
 
-        @_step(action)
+        @task(task_id=action)
         def versioning_task() -> dict[str, Any]:
             return _versioning_call(action, config_path)
 

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import pytest
-from airflow.sdk import DAG
 from airflow.sdk.definitions.param import ParamsDict
 from airflow.sdk.exceptions import ParamValidationError
-from airflow.serialization.serialized_objects import DagSerialization
 
-from mlcycle import dag_factory
-from mlcycle.config import load_pipeline, parse_pipeline
-from mlcycle.dag_factory import build_approve_dag, build_monitor_dag, build_rollback_dag, build_training_dag
+from mlcycle.config import load_pipeline
+from mlcycle.dag_factory import build_monitor_dag, build_training_dag
 
 from .test_integrity import ROOT
 
@@ -78,39 +71,3 @@ def test_doc_md_says_what_the_pipeline_does_its_data_model_gates_and_params() ->
     mon = MONITOR.doc_md or ""
     for fact in ("champion", "Drift", "Retrain", "allow_retrain", "Drift report"):
         assert fact in mon, f"monitor doc_md lacks {fact!r}"
-
-
-SHADOW = parse_pipeline(
-    (ROOT / "config" / "pipelines" / "churn.yaml").read_text().replace("mode: auto", "mode: shadow"),
-    "config/pipelines/churn.yaml",
-)
-
-
-@contextmanager
-def _airflow_params_dag(params: dict[str, Any], **dag_args: Any) -> Iterator[DAG]:
-    """The plain build: the params given to ``DAG()``, so Airflow copies them into each task itself."""
-    with DAG(params=params, **dag_args) as dag:
-        yield dag
-
-
-def _param_state(params: ParamsDict) -> dict[str, str]:
-    """Each Param's value, description, schema and source (repr: a copied NOTSET is another instance)."""
-    return {name: repr(vars(params.get_param(name))) for name in params}
-
-
-@pytest.mark.parametrize("build", [build_training_dag, build_monitor_dag, build_rollback_dag, build_approve_dag])
-@pytest.mark.parametrize("pipe", [PIPE, SHADOW], ids=["auto", "shadow"])
-def test_params_attached_after_the_tasks_build_the_dag_airflow_builds(build, pipe, monkeypatch) -> None:
-    built = build(pipe)
-    monkeypatch.setattr(dag_factory, "_pipeline_dag", _airflow_params_dag)
-    plain = build(pipe)
-    plain.fileloc = built.fileloc  # Airflow takes it from the file that calls DAG(): here this test
-    assert DagSerialization.to_dict(built) == DagSerialization.to_dict(plain)
-    assert [t.task_id for t in built.tasks] == [t.task_id for t in plain.tasks]
-    assert _param_state(built.params) == _param_state(plain.params)
-    for task, plain_task in zip(built.tasks, plain.tasks, strict=True):
-        assert _param_state(task.params) == _param_state(plain_task.params), task.task_id
-    # every task owns its Params, as after Airflow's deep copy: resolving one changes no other
-    owned = [id(p) for params in (built.params, *(t.params for t in built.tasks)) for p in params.values()]
-    assert len(owned) == len(set(owned))
-    assert len(built.params) == len(plain.params) > 0
