@@ -292,6 +292,20 @@ def start_mlflow(workdir: Path) -> tuple[Any, str]:
     return proc, url
 
 
+def bench_env(workdir: Path) -> dict[str, str]:
+    """The environment of a benchmark's children: mlcycle's home, pipelines and data under ``workdir``."""
+    return {
+        **os.environ,
+        "MLCYCLE_HOME": str(workdir / "home"),
+        "MLCYCLE_CONFIG_DIR": str(workdir / "pipelines"),
+        "MLCYCLE_DATA_ROOT": str(workdir),
+        "MLCYCLE_PROJECT_ROOT": str(ROOT),
+        "MLCYCLE_GIT_COMMIT": "benchmark",
+        "PYTHONWARNINGS": "ignore",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+    }
+
+
 def measure(
     sizes: list[int],
     repeats: int,
@@ -305,18 +319,11 @@ def measure(
 
     (workdir / "pipelines").mkdir(parents=True, exist_ok=True)
     env = {
-        **os.environ,
-        "MLCYCLE_HOME": str(workdir / "home"),
+        **bench_env(workdir),
         "AIRFLOW_HOME": str(workdir / "airflow"),
-        "MLCYCLE_CONFIG_DIR": str(workdir / "pipelines"),
-        "MLCYCLE_DATA_ROOT": str(workdir),
-        "MLCYCLE_PROJECT_ROOT": str(ROOT),
-        "MLCYCLE_GIT_COMMIT": "benchmark",
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "PYTHONWARNINGS": "ignore",
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
     }
     if threads:  # the same cap on both sides: MLCYCLE_THREADS in the DAG, OpenMP's own in the floor
         env["MLCYCLE_THREADS"] = str(threads)

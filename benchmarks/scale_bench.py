@@ -94,7 +94,7 @@ def _run_child(step: str, config: Path, inputs: dict[str, Any], env: dict[str, s
 
 
 def measure(rows: int, n_num: int, n_cat: int, workdir: Path, threads: int | None) -> dict[str, Any]:
-    from orchestration_bench import arrow_mb, pipeline_yaml, start_mlflow, write_data
+    from orchestration_bench import arrow_mb, bench_env, pipeline_yaml, start_mlflow, write_data
     from tests.support.fixtures import stop_process_group
 
     (workdir / "pipelines").mkdir(parents=True, exist_ok=True)
@@ -106,17 +106,7 @@ def measure(rows: int, n_num: int, n_cat: int, workdir: Path, threads: int | Non
     name = f"scale_{rows}"
     config = workdir / "pipelines" / f"{name}.yaml"
     config.write_text(pipeline_yaml(data, f"{name}_model", n_num, n_cat))
-    env = {
-        **os.environ,
-        "MLCYCLE_HOME": str(workdir / "home"),
-        "MLCYCLE_CONFIG_DIR": str(workdir / "pipelines"),
-        "MLCYCLE_DATA_ROOT": str(workdir),
-        "MLCYCLE_PROJECT_ROOT": str(ROOT),
-        "MLCYCLE_GIT_COMMIT": "benchmark",
-        "PYTHONWARNINGS": "ignore",
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
-        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
-    }
+    env = {**bench_env(workdir), "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
     if threads:
         env["MLCYCLE_THREADS"] = str(threads)
     server, url = start_mlflow(workdir)
