@@ -51,7 +51,7 @@ MONITOR_TASKS = ["load_window", "score", "detect_drift", "decide", "act"]
 
 
 def _task_functions() -> dict[str, ast.FunctionDef]:
-    """The step bodies in dag_factory (``@_step("id")``, ``@task(task_id="id")``), by task id."""
+    """The ``@task(task_id=...)`` bodies in dag_factory, by task id."""
     tree = ast.parse(Path(importlib.import_module("mlcycle.dag_factory").__file__ or "").read_text())
     found: dict[str, ast.FunctionDef] = {}
     for node in ast.walk(tree):
@@ -59,8 +59,6 @@ def _task_functions() -> dict[str, ast.FunctionDef]:
             continue
         for deco in node.decorator_list:
             if isinstance(deco, ast.Call):
-                if deco.args and isinstance(deco.args[0], ast.Constant) and isinstance(deco.args[0].value, str):
-                    found[deco.args[0].value] = node  # _step("task_id")
                 for kw in deco.keywords:
                     if kw.arg == "task_id" and isinstance(kw.value, ast.Constant):
                         found[str(kw.value.value)] = node
