@@ -30,11 +30,22 @@ SUITE = {
     "orchestration": ["benchmarks/orchestration_bench.py", "--rows", "1000,1000000", "--repeats", "2"],
     "drift": ["benchmarks/drift_bench.py", "--sizes", "100000,1000000", "--repeats", "1"],
 }
-OPT_IN = {"scale": ["benchmarks/scale_bench.py", "--rows", "10000000"]}
+OPT_IN = {
+    "scale": ["benchmarks/scale_bench.py", "--rows", "10000000"],
+    "orchestration_10m": [
+        "benchmarks/orchestration_bench.py", "--rows", "1000,10000000", "--repeats", "1",
+        "--out", "benchmarks/results/orchestration_10m_bench.json",
+    ],
+}  # fmt: skip
 
 
 def _load(name: str) -> dict[str, Any] | None:
     path = RESULTS / f"{name}_bench.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _load_run() -> dict[str, Any] | None:
+    path = RESULTS / "run_all.json"
     return json.loads(path.read_text()) if path.exists() else None
 
 
@@ -72,20 +83,23 @@ def summary_rows() -> list[tuple[str, str, str, str]]:
     start = _load("task_start")
     if start:
         worst = max(start["rows"], key=lambda r: r["seconds_pyc"])
+        no_pyc = "" if worst.get("seconds_no_pyc") is None else f" / {worst['seconds_no_pyc']:.1f}"
         rows.append(
             (
-                "task start: slowest task's imports (.pyc / no .pyc)",
-                f"{worst['task']}: {worst['seconds_pyc']:.1f} / {worst['seconds_no_pyc']:.1f} s",
+                "task start: slowest task's imports (.pyc" + (" / no .pyc)" if no_pyc else ")"),
+                f"{worst['task']}: {worst['seconds_pyc']:.1f}{no_pyc} s",
                 "-",
                 "n/a",
             )
         )
-    orch = _load("orchestration")
-    if orch:
+    for name, run in (("orchestration", ""), ("orchestration_10m", " (the --big run)")):
+        orch = _load(name)
+        if not orch:
+            continue
         s = orch["summary"]
         rows.append(
             (
-                "orchestration: fixed cost F (DAG at 1k rows)",
+                f"orchestration: fixed cost F (DAG at 1k rows){run}",
                 f"{s['F']:.1f} s",
                 "<= 15 s",
                 _verdict(s["F"] <= 15),
@@ -121,6 +135,15 @@ def summary_rows() -> list[tuple[str, str, str, str]]:
                         _verdict(t["step_peak_over_arrow"] <= 2),
                     )
                 )
+                net = t.get("step_peak_minus_imports_over_arrow")
+                rows.append(
+                    (
+                        f"monitoring: (step peak - {t['rss_after_imports_mb']:.0f} MB of imports) / frames' Arrow at 1M",
+                        "-" if net is None else f"{net:.2f}",
+                        "-",
+                        "n/a",
+                    )
+                )
     scale = _load("scale")
     if scale:
         raw = scale["raw"]
@@ -141,6 +164,23 @@ def summary_rows() -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def calibration_s() -> float:
+    """Seconds for a fixed pure-Python loop (median of 3): how fast this box runs Python right now.
+
+    The same code has parsed 100 pipelines in 0.8 s and in 1.7 s on this VM on different runs at the
+    same load average; printed before and after the suite, this tells such runs apart."""
+    import statistics
+
+    def once() -> float:
+        started = time.perf_counter()
+        total = 0
+        for i in range(10_000_000):
+            total += i % 7
+        return time.perf_counter() - started
+
+    return statistics.median(once() for _ in range(3))
+
+
 def table() -> str:
     lines = ["| figure | measured | budget | verdict |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in summary_rows()]
@@ -152,11 +192,15 @@ def main() -> None:
     parser.add_argument("--skip", default="", help="comma-separated: parse, task_start, orchestration, drift")
     parser.add_argument("--summary-only", action="store_true")
     parser.add_argument("--scale", action="store_true", help="also run scale_bench at 10M rows (~15 min)")
+    parser.add_argument("--big", action="store_true", help="also run the orchestration benchmark at 10M rows (~10 min)")
     args = parser.parse_args()
     skip = {s for s in args.skip.split(",") if s}
     timings: dict[str, float] = {}
-    suite = {**SUITE, **(OPT_IN if args.scale else {})}
+    opted = {"scale": args.scale, "orchestration_10m": args.big}
+    suite = {**SUITE, **{name: cmd for name, cmd in OPT_IN.items() if opted[name]}}
+    calibration: list[float] = []
     if not args.summary_only:
+        calibration.append(calibration_s())
         for name, cmd in suite.items():
             if name in skip:
                 continue
@@ -164,10 +208,24 @@ def main() -> None:
             print(f"== {name}: {' '.join(cmd)}", flush=True)
             subprocess.run([sys.executable, *cmd], cwd=ROOT, check=True)
             timings[name] = time.perf_counter() - started
+        calibration.append(calibration_s())
+        run = {
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            "machine": platform.platform(),
+            "cpus": os.cpu_count(),
+            "load": os.getloadavg(),
+            "calibration_s": calibration,
+            "suite_wall_s": timings,
+        }
+        (RESULTS / "run_all.json").write_text(json.dumps(run, indent=2))
+    run = _load_run()
     print()
     print(f"Machine: {platform.platform()}, {os.cpu_count()} CPUs; load average now {os.getloadavg()}")
-    if timings:
-        print("Suite wall: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in timings.items()))
+    if run:
+        print(f"Last make bench: finished {run['finished']}, load then {tuple(round(x, 2) for x in run['load'])}; "
+              "suite wall " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in run["suite_wall_s"].items())
+              + f"; calibration (a fixed pure-Python loop, lower is a faster box) {run['calibration_s'][0]:.3f} s "
+              f"before, {run['calibration_s'][-1]:.3f} s after")
     print(table())
 
 

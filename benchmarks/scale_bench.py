@@ -54,22 +54,20 @@ def child_stage(step: str, config: str, inputs: dict[str, Any]) -> dict[str, Any
     from mlcycle import stages
     from mlcycle.training import RunContext
 
-    ctx = RunContext(dag_id=f"{Path(config).stem}__train", run_id="scale_bench", logical_date=INTERVAL_END.isoformat())
+    ctx = RunContext(dag_id=f"{Path(config).stem}__train", run_id=inputs.get("run_id", "scale_bench"), logical_date=INTERVAL_END.isoformat())
     env = stages.open_env(config, ctx)
     rss_ready = _status_mb("VmRSS")
     t1 = time.perf_counter()
-    if step == "ingest":
-        out = stages.ingest(env, INTERVAL_END)
-    elif step == "check_data":
-        out = stages.check_data(env, inputs["snapshot"])
-    elif step == "train":
-        out = stages.train(env, inputs["snapshot"])
-    elif step == "evaluate":
-        out = stages.evaluate(env, inputs["snapshot"], inputs["trained"])
-    elif step == "validate_model":
-        out = stages.validate_model(env, inputs["evaluation"], inputs["trained"], False)
+    profile_dir = os.environ.get("MLCYCLE_BENCH_PROFILE")
+    if profile_dir:  # --profile: pyinstrument (sampling, so Python-level loops are not inflated as by cProfile)
+        from pyinstrument import Profiler
+
+        with Profiler(interval=0.005) as prof:
+            out = _call_step(stages, env, step, inputs)
+        (Path(profile_dir) / f"{step}.txt").write_text(prof.output_text(unicode=True, show_all=False))
+        (Path(profile_dir) / f"{step}.html").write_text(prof.output_html())
     else:
-        out = stages.register_and_promote(env, inputs["trained"], inputs["snapshot"], inputs["decision"], False)
+        out = _call_step(stages, env, step, inputs)
     return {
         "result": out,
         "setup_s": t1 - t0,
@@ -77,6 +75,20 @@ def child_stage(step: str, config: str, inputs: dict[str, Any]) -> dict[str, Any
         "rss_ready_mb": rss_ready,
         "peak_rss_mb": _status_mb("VmHWM"),
     }
+
+
+def _call_step(stages: Any, env: Any, step: str, inputs: dict[str, Any]) -> Any:
+    if step == "ingest":
+        return stages.ingest(env, INTERVAL_END)
+    if step == "check_data":
+        return stages.check_data(env, inputs["snapshot"])
+    if step == "train":
+        return stages.train(env, inputs["snapshot"])
+    if step == "evaluate":
+        return stages.evaluate(env, inputs["snapshot"], inputs["trained"])
+    if step == "validate_model":
+        return stages.validate_model(env, inputs["evaluation"], inputs["trained"], False)
+    return stages.register_and_promote(env, inputs["trained"], inputs["snapshot"], inputs["decision"], False)
 
 
 def _run_child(step: str, config: Path, inputs: dict[str, Any], env: dict[str, str], workdir: Path) -> dict[str, Any]:
@@ -93,7 +105,11 @@ def _run_child(step: str, config: Path, inputs: dict[str, Any], env: dict[str, s
     return {**json.loads(proc.stdout.strip().splitlines()[-1]), "wall_s": wall}
 
 
-def measure(rows: int, n_num: int, n_cat: int, workdir: Path, threads: int | None) -> dict[str, Any]:
+def measure(
+    rows: int, n_num: int, n_cat: int, workdir: Path, threads: int | None, passes: int = 1, profile: Path | None = None
+) -> dict[str, Any]:
+    """The steps in order, ``passes`` times against one mlflow server (the last pass's figures are kept;
+    from the second pass on, evaluate also scores the champion the first promoted)."""
     from orchestration_bench import arrow_mb, bench_env, pipeline_yaml, start_mlflow, write_data
     from tests.support.fixtures import stop_process_group
 
@@ -111,23 +127,28 @@ def measure(rows: int, n_num: int, n_cat: int, workdir: Path, threads: int | Non
         env["MLCYCLE_THREADS"] = str(threads)
     server, url = start_mlflow(workdir)
     env["MLFLOW_TRACKING_URI"] = url
+    if profile:
+        profile.mkdir(parents=True, exist_ok=True)
+        env["MLCYCLE_BENCH_PROFILE"] = str(profile.resolve())
     results: dict[str, Any] = {}
     try:
-        upstream: dict[str, Any] = {}
-        for step in STEPS:
-            res = _run_child(step, config, upstream, env, workdir)
-            results[step] = res
-            peak = res.get("peak_rss_mb", 0.0)
-            print(
-                f"scale: {rows:,} rows {step}: {'FAILED' if res.get('failed') else 'ok'} "
-                f"{res['wall_s']:.1f} s, peak {peak:.0f} MB ({peak / info['arrow_mb']:.2f}x Arrow)",
-                file=sys.stderr,
-            )
-            if res.get("failed"):
-                break
-            key = {"ingest": "snapshot", "train": "trained", "evaluate": "evaluation", "validate_model": "decision"}
-            if step in key:
-                upstream[key[step]] = res["result"]
+        for n in range(1, passes + 1):
+            results = {}
+            upstream: dict[str, Any] = {"run_id": f"scale_bench_{n}"}
+            for step in STEPS:
+                res = _run_child(step, config, upstream, env, workdir)
+                results[step] = res
+                peak = res.get("peak_rss_mb", 0.0)
+                print(
+                    f"scale: {rows:,} rows pass {n} {step}: {'FAILED' if res.get('failed') else 'ok'} "
+                    f"{res['wall_s']:.1f} s, peak {peak:.0f} MB ({peak / info['arrow_mb']:.2f}x Arrow)",
+                    file=sys.stderr,
+                )
+                if res.get("failed"):
+                    break
+                key = {"ingest": "snapshot", "train": "trained", "evaluate": "evaluation", "validate_model": "decision"}
+                if step in key:
+                    upstream[key[step]] = res["result"]
     finally:
         stop_process_group(server)
         data.unlink(missing_ok=True)
@@ -175,6 +196,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="MLCYCLE_THREADS for the steps; 0: unset")
     parser.add_argument("--workdir", type=Path, help="default: a temporary directory")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "scale_bench.json")
+    parser.add_argument("--passes", type=int, default=1,
+                        help="run the steps this many times against one mlflow (from the 2nd, a champion exists)")
+    parser.add_argument("--profile", type=Path, help="pyinstrument profile of each step's work: DIR/<step>.txt and .html")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -182,7 +206,10 @@ def main() -> None:
         print(json.dumps(child_stage(step, config, json.loads(Path(inputs).read_text())), default=str))
         return
     with tempfile.TemporaryDirectory(prefix="mlcycle-scale-bench-") as tmp:
-        raw = measure(args.rows, args.numeric, args.categorical, args.workdir or Path(tmp), args.threads or None)
+        raw = measure(
+            args.rows, args.numeric, args.categorical, args.workdir or Path(tmp), args.threads or None,
+            args.passes, args.profile,
+        )
     for res in raw["steps"].values():
         res.pop("result", None)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Task-start benchmark: what each task kind imports before its first line of real work, and its cost.
 
-    .venv/bin/python benchmarks/task_start_bench.py [--repeats 3] [--out FILE]
+    .venv/bin/python benchmarks/task_start_bench.py [--repeats 3] [--no-pyc] [--out FILE]
 
 A task process starts with Airflow's task runner loaded; the DAG file is parsed again and the
 task body runs, importing what it needs lazily. For every task of the training and monitoring
@@ -9,10 +9,11 @@ task function in ``dag_factory`` and of every ``mlcycle`` function it calls, tra
 in a fresh interpreter per repeat that has already imported the task runner and parsed the DAG
 file (as a worker has), it times importing exactly those modules: the time from the task starting
 to its first line of real work, less the DAG parse (see parse_bench.py). ``-X importtime`` splits
-that time by top-level package. Each measurement runs twice side by side: with compiled bytecode
-(``.pyc``, as a normal install has) and without (``PYTHONDONTWRITEBYTECODE`` and an empty
-``pycache_prefix``: every module compiled from source, as in a uv venv without
-``--compile-bytecode``).
+that time by top-level package. Measured with compiled bytecode (``.pyc``, as ``make install``
+leaves it); ``--no-pyc`` also measures, side by side, without (``PYTHONDONTWRITEBYTECODE`` and an
+empty ``pycache_prefix``: every module compiled from source, as in a uv venv without
+``--compile-bytecode``; 2-3x slower, which is why ``make install`` compiles; opt-in because it
+doubles the run).
 """
 
 from __future__ import annotations
@@ -230,7 +231,7 @@ def _by_package(importtime: str, modules: list[str]) -> dict[str, float]:
     return dict(sorted(totals.items(), key=lambda kv: -kv[1]))
 
 
-def measure(repeats: int) -> list[dict[str, Any]]:
+def measure(repeats: int, no_pyc: bool = False) -> list[dict[str, Any]]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="mlcycle-task-start-") as tmp:
         scratch = Path(tmp)
@@ -241,7 +242,7 @@ def measure(repeats: int) -> list[dict[str, Any]]:
                 modules = task_imports(task_id)
                 _run_child(modules, True, False, scratch)  # warm-up: writes any missing .pyc
                 pyc_runs = [_run_child(modules, True, False, scratch)[0] for _ in range(repeats)]
-                src_runs = [_run_child(modules, False, False, scratch)[0] for _ in range(repeats)]
+                src_runs = [_run_child(modules, False, False, scratch)[0] for _ in range(repeats if no_pyc else 0)]
                 _, trace = _run_child(modules, True, True, scratch)
                 rows.append(
                     {
@@ -249,7 +250,7 @@ def measure(repeats: int) -> list[dict[str, Any]]:
                         "task": task_id,
                         "imports": [m for m in modules if not m.startswith("mlcycle")],
                         "seconds_pyc": statistics.median(r["seconds"] for r in pyc_runs),
-                        "seconds_no_pyc": statistics.median(r["seconds"] for r in src_runs),
+                        "seconds_no_pyc": statistics.median(r["seconds"] for r in src_runs) if src_runs else None,
                         "new_modules": pyc_runs[0]["new_modules"],
                         "heavy": pyc_runs[0]["heavy"],
                         "by_package_s": _by_package(trace, modules),
@@ -267,8 +268,9 @@ def table(rows: list[dict[str, Any]]) -> str:
     ]
     for r in rows:
         top = ", ".join(f"{k} {v:.2f}" for k, v in list(r["by_package_s"].items())[:4])
+        no_pyc = "-" if r["seconds_no_pyc"] is None else f"{r['seconds_no_pyc']:.2f}"
         lines.append(
-            f"| {r['dag']} | {r['task']} | {r['seconds_pyc']:.2f} | {r['seconds_no_pyc']:.2f} | {r['new_modules']} "
+            f"| {r['dag']} | {r['task']} | {r['seconds_pyc']:.2f} | {no_pyc} | {r['new_modules']} "
             f"| {', '.join(r['heavy']) or 'none'} | {top} |"
         )
     return "\n".join(lines)
@@ -277,9 +279,10 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-pyc", action="store_true", help="also measure without bytecode (doubles the run)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "task_start_bench.json")
     args = parser.parse_args()
-    rows = measure(args.repeats)
+    rows = measure(args.repeats, args.no_pyc)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"load": os.getloadavg(), "rows": rows}, indent=2))
     print(table(rows))

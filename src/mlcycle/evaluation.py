@@ -73,9 +73,12 @@ def metrics_of(pipe: Pipeline, scored: Predictions, y: pd.Series) -> dict[str, f
     pos = scored.positive if binary else 1
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for name, fn in (("f1", m.f1_score), ("precision", m.precision_score), ("recall", m.recall_score)):
-            kwargs = {"pos_label": pos} if binary else {}
-            out[name] = _clean(fn(y, pred, average=average, zero_division=0, **kwargs))
+        # one pass for all three (what f1_score, precision_score and recall_score each compute in full)
+        kwargs = {"pos_label": pos} if binary else {}
+        precision, recall, f1, _ = m.precision_recall_fscore_support(
+            y, pred, average=average, zero_division=0, **kwargs
+        )
+        out.update(f1=_clean(f1), precision=_clean(precision), recall=_clean(recall))
         classes, proba = list(scored.classes), scored.proba
         if proba is None or y.nunique() < 2:
             out["roc_auc"] = None

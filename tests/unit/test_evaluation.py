@@ -104,6 +104,27 @@ def test_multiclass_metrics(make_pipeline: PipelineFactory) -> None:
     assert metrics["roc_auc"] == 1.0
 
 
+@pytest.mark.parametrize("task", ["binary_classification", "multiclass_classification"])
+def test_f1_precision_recall_equal_sklearns_own_scorers(make_pipeline: PipelineFactory, task: str) -> None:
+    """One precision_recall_fscore_support pass gives what f1_score, precision_score and recall_score do."""
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    pipe = _pipe(make_pipeline, "DecisionTreeClassifier", "{max_depth: 2}", task=task)
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=300).tolist()
+    labels = ["lo", "hi"] if task == "binary_classification" else ["a", "b", "c"]
+    y = [labels[int(v > 0) if len(labels) == 2 else int(np.digitize(v, [-0.4, 0.4]))] for v in x]
+    y = [lab if rng.random() > 0.25 else labels[rng.integers(len(labels))] for lab in y]  # label noise
+    model, X, target = _fit(pipe, x, y)
+    metrics = compute_metrics(pipe, model, X, target)
+    pred = model.predict(X)
+    kwargs = {"average": "binary", "pos_label": "lo"} if len(labels) == 2 else {"average": "macro"}
+    assert 0 < metrics["f1"] < 1
+    assert metrics["f1"] == f1_score(target, pred, zero_division=0, **kwargs)
+    assert metrics["precision"] == precision_score(target, pred, zero_division=0, **kwargs)
+    assert metrics["recall"] == recall_score(target, pred, zero_division=0, **kwargs)
+
+
 def test_regression_metrics_of_an_exact_fit(make_pipeline: PipelineFactory) -> None:
     pipe = _pipe(make_pipeline, "LinearRegression")
     x = [float(v) for v in range(20)]
