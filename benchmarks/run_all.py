@@ -1,13 +1,15 @@
 """The default benchmark suite (``make bench``): every benchmark, then one table of figures vs. budgets.
 
-    .venv/bin/python benchmarks/run_all.py [--skip drift,...] [--summary-only]
+    .venv/bin/python benchmarks/run_all.py [--skip drift,...] [--scale] [--big] [--summary-only]
 
-Runs, each in its own processes, at the default sizes: parse_bench (1/10/100 pipelines),
-task_start_bench, orchestration_bench (1k and 1M rows) and drift_bench (100k and 1M rows, one
-repeat); ``--scale`` adds scale_bench (10M rows through the training steps, one process per task:
-~15 min idle). Each writes its JSON under benchmarks/results/; ``--summary-only`` re-reads those and
-prints the table without running anything. The machine's load (``uptime``) is printed with it:
-absolute walls on a shared box are noisy, the ratios are measured side by side.
+Runs, each in its own processes, at the default sizes (~11 min on an idle box): parse_bench
+(1/10/100 pipelines), task_start_bench (with .pyc), orchestration_bench (1k and 1M rows, 3 repeats)
+and drift_bench (100k and 1M rows, one repeat); ``--scale`` adds scale_bench (10M rows through the
+training steps, one process per task: ~8 min idle) and ``--big`` the orchestration benchmark at 10M
+rows (r at 10M: ~10 min). Each writes its JSON under benchmarks/results/ (the run's load, walls and
+calibration in run_all.json); ``--summary-only`` re-reads those and prints the table without running
+anything. Absolute walls on a shared box are noisy, the ratios are measured side by side; a fixed
+pure-Python loop timed before and after the suite tells a slow box from slow code.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 SUITE = {
     "parse": ["benchmarks/parse_bench.py"],
     "task_start": ["benchmarks/task_start_bench.py", "--repeats", "2"],
-    "orchestration": ["benchmarks/orchestration_bench.py", "--rows", "1000,1000000", "--repeats", "2"],
+    "orchestration": ["benchmarks/orchestration_bench.py", "--rows", "1000,1000000", "--repeats", "3"],
     "drift": ["benchmarks/drift_bench.py", "--sizes", "100000,1000000", "--repeats", "1"],
 }
 OPT_IN = {
