@@ -59,7 +59,7 @@ def child_stage(step: str, config: str, inputs: dict[str, Any]) -> dict[str, Any
     rss_ready = _status_mb("VmRSS")
     t1 = time.perf_counter()
     profile_dir = os.environ.get("MLCYCLE_BENCH_PROFILE")
-    if profile_dir:  # --profile: pyinstrument (sampling, so Python-level loops are not inflated as by cProfile)
+    if profile_dir:  # --profile: pyinstrument (call-heavy Python is inflated, as by cProfile: benchmarks/README.md)
         from pyinstrument import Profiler
 
         with Profiler(interval=0.005) as prof:
