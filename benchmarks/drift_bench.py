@@ -204,7 +204,7 @@ def _reset_peak() -> bool:
 def _load(path: str) -> Any:
     import pyarrow.parquet as pq
 
-    return pq.read_table(path).to_pandas()  # as mlcycle.ingest.load_snapshot reads a snapshot
+    return pq.read_table(path).to_pandas()  # as mlcycle.adapters.sources.load_snapshot reads a snapshot
 
 
 def _drift_scores(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -217,9 +217,9 @@ def _drift_scores(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _evidently_summary(report: dict[str, Any]) -> dict[str, Any]:
-    from mlcycle import drift
+    from mlcycle.adapters.reports import evidently_verdicts
 
-    verdicts = drift.evidently_verdicts(report, FEATURES)
+    verdicts = evidently_verdicts(report, FEATURES)
     scores = _drift_scores(report)
     share_tests = [t for t in report.get("tests", []) if "Share of Drifted Columns" in str(t.get("name"))]
     share = verdicts["share"]
@@ -264,7 +264,8 @@ def _worker(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
     from evidently import Report  # noqa: F401
     from evidently.presets import DataDriftPreset  # noqa: F401
 
-    from mlcycle import drift
+    from mlcycle.adapters import reports
+    from mlcycle.core import drift
 
     imports_s = time.perf_counter() - started
     rss_imports = _proc_status_mb("VmRSS")
@@ -315,7 +316,7 @@ def _worker(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
         cur_sample = drift.sample(current, spec["report_sample_rows"], SEED)
         parts["sample"] = time.perf_counter() - t
         t = time.perf_counter()
-        report = drift.evidently_report(
+        report = reports.evidently_report(
             ref_sample, cur_sample, NUMERIC, CATEGORICAL, str(Path(spec["tmp_dir"]) / "sample_report.html"),
             share_threshold=SHARE_THRESHOLD,
         )  # fmt: skip
@@ -333,7 +334,7 @@ def _worker(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
         }
     elif kind == "evidently":
         t = time.perf_counter()
-        report = drift.evidently_report(
+        report = reports.evidently_report(
             reference, current, NUMERIC, CATEGORICAL, str(Path(spec["tmp_dir"]) / "full_report.html"),
             share_threshold=SHARE_THRESHOLD,
         )  # fmt: skip

@@ -221,9 +221,9 @@ def child_dag(pipeline: str) -> dict[str, Any]:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     t0 = time.perf_counter()
-    from mlcycle.config import find_pipeline
-    from mlcycle.dag_factory import build_training_dag
-    from mlcycle.runner import _test_run, collect_records, prepare_airflow
+    from mlcycle.airflow.devrun import _test_run, collect_records, prepare_airflow
+    from mlcycle.airflow.factory import build_training_dag
+    from mlcycle.config.loader import find_pipeline
 
     pipe = find_pipeline(pipeline)
     prepare_airflow()

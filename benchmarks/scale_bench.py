@@ -7,7 +7,7 @@ The parent writes seeded data (the orchestration benchmark's generator and pipel
 HistGradientBoosting, checks, slices and fairness report on generated columns), starts one real
 ``mlflow server`` and runs the training DAG's steps in order -- ingest, check_data, train, evaluate,
 validate_model, register_and_promote -- **each in a fresh Python process**, as an Airflow worker
-runs each task in its own process (LocalExecutor, Celery). The child calls the same ``mlcycle.stages``
+runs each task in its own process (LocalExecutor, Celery). The child calls the same ``mlcycle.steps``
 function the DAG's task calls, with the upstream results the DAG passes through XCom. Each child
 reports its wall time (imports included), the time to its first line of work, and its own peak RSS
 (``VmHWM``), which is what the budget is about: a ``dag.test()`` run shares one process between all
@@ -49,13 +49,12 @@ def _status_mb(field: str) -> float:
 
 
 def child_stage(step: str, config: str, inputs: dict[str, Any]) -> dict[str, Any]:
-    """One step, as its Airflow task runs it: ``stages.<step>`` on the upstream results."""
+    """One step, as its Airflow task runs it: ``mlcycle.steps.<step>`` on the upstream results."""
     t0 = time.perf_counter()
-    from mlcycle import stages
-    from mlcycle.training import RunContext
+    from mlcycle.steps.context import RunContext, open_env
 
     ctx = RunContext(dag_id=f"{Path(config).stem}__train", run_id=inputs.get("run_id", "scale_bench"), logical_date=INTERVAL_END.isoformat())
-    env = stages.open_env(config, ctx)
+    env = open_env(config, ctx)
     rss_ready = _status_mb("VmRSS")
     t1 = time.perf_counter()
     profile_dir = os.environ.get("MLCYCLE_BENCH_PROFILE")
@@ -63,11 +62,11 @@ def child_stage(step: str, config: str, inputs: dict[str, Any]) -> dict[str, Any
         from pyinstrument import Profiler
 
         with Profiler(interval=0.005) as prof:
-            out = _call_step(stages, env, step, inputs)
+            out = _call_step(env, step, inputs)
         (Path(profile_dir) / f"{step}.txt").write_text(prof.output_text(unicode=True, show_all=False))
         (Path(profile_dir) / f"{step}.html").write_text(prof.output_html())
     else:
-        out = _call_step(stages, env, step, inputs)
+        out = _call_step(env, step, inputs)
     return {
         "result": out,
         "setup_s": t1 - t0,
@@ -77,18 +76,25 @@ def child_stage(step: str, config: str, inputs: dict[str, Any]) -> dict[str, Any
     }
 
 
-def _call_step(stages: Any, env: Any, step: str, inputs: dict[str, Any]) -> Any:
+def _call_step(env: Any, step: str, inputs: dict[str, Any]) -> Any:
+    from mlcycle.steps.check_data import check_data
+    from mlcycle.steps.evaluate import evaluate
+    from mlcycle.steps.ingest import ingest
+    from mlcycle.steps.promote import register_and_promote
+    from mlcycle.steps.train import train
+    from mlcycle.steps.validate import validate_model
+
     if step == "ingest":
-        return stages.ingest(env, INTERVAL_END)
+        return ingest(env, INTERVAL_END)
     if step == "check_data":
-        return stages.check_data(env, inputs["snapshot"])
+        return check_data(env, inputs["snapshot"])
     if step == "train":
-        return stages.train(env, inputs["snapshot"])
+        return train(env, inputs["snapshot"])
     if step == "evaluate":
-        return stages.evaluate(env, inputs["snapshot"], inputs["trained"])
+        return evaluate(env, inputs["snapshot"], inputs["trained"])
     if step == "validate_model":
-        return stages.validate_model(env, inputs["evaluation"], inputs["trained"], False)
-    return stages.register_and_promote(env, inputs["trained"], inputs["snapshot"], inputs["decision"], False)
+        return validate_model(env, inputs["evaluation"], inputs["trained"], False)
+    return register_and_promote(env, inputs["trained"], inputs["snapshot"], inputs["decision"], False)
 
 
 def _run_child(step: str, config: Path, inputs: dict[str, Any], env: dict[str, str], workdir: Path) -> dict[str, Any]:

@@ -53,7 +53,7 @@ MONITOR_TASKS = ["load_window", "score", "detect_drift", "decide", "act"]
 
 def _task_functions() -> dict[str, ast.FunctionDef]:
     """The ``@task(task_id=...)`` bodies in dag_factory, by task id."""
-    tree = ast.parse(Path(importlib.import_module("mlcycle.dag_factory").__file__ or "").read_text())
+    tree = ast.parse(Path(importlib.import_module("mlcycle.airflow.factory").__file__ or "").read_text())
     found: dict[str, ast.FunctionDef] = {}
     for node in ast.walk(tree):
         if not isinstance(node, ast.FunctionDef):
@@ -142,7 +142,7 @@ def task_imports(task_id: str) -> list[str]:
             if (
                 inspect.isclass(obj)
                 and obj.__module__.startswith("mlcycle")
-                and obj.__module__ != "mlcycle.storage"
+                and obj.__module__ != "mlcycle.adapters.store"
             ):
                 # a class the task instantiates (e.g. the MLflow registry): its methods may import too;
                 # storage adapters are left out: the local one (the default) imports nothing heavy
@@ -150,7 +150,7 @@ def task_imports(task_id: str) -> list[str]:
             elif (
                 inspect.isfunction(obj)
                 and obj.__module__.startswith("mlcycle")
-                and obj.__module__ != "mlcycle.storage"
+                and obj.__module__ != "mlcycle.adapters.store"
             ):
                 funcs = [obj]
             else:
@@ -167,15 +167,15 @@ def task_imports(task_id: str) -> list[str]:
                     continue
                 visit(ast.parse(src), func.__module__, func.__globals__)
 
-    factory = importlib.import_module("mlcycle.dag_factory")
-    visit(fn, "mlcycle.dag_factory", vars(factory))
+    factory = importlib.import_module("mlcycle.airflow.factory")
+    visit(fn, "mlcycle.airflow.factory", vars(factory))
     return modules
 
 
 CHILD = """
 import json, os, sys, time
 import airflow.sdk.execution_time.task_runner  # a worker's task process has it already
-import mlcycle.dag_factory
+import mlcycle.airflow.factory
 before = set(sys.modules)
 t = time.perf_counter()
 for name in {modules!r}:
@@ -217,7 +217,7 @@ def _by_package(importtime: str, modules: list[str]) -> dict[str, float]:
     totals: dict[str, float] = defaultdict(float)
     started = False
     wanted = {m.split(".")[0] for m in modules}
-    marker = "mlcycle.dag_factory"
+    marker = "mlcycle.airflow.factory"
     for ln in lines:
         self_us, _cum, name = (x.strip() for x in ln.removeprefix("import time:").split("|"))
         if name == marker:

@@ -1,5 +1,5 @@
 """Airflow DAGs: one training DAG per pipeline YAML in config/pipelines (or $MLCYCLE_CONFIG_DIR)."""
 
-from mlcycle.dag_factory import build_dags
+from mlcycle.airflow.factory import build_dags
 
 globals().update(build_dags())

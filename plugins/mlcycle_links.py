@@ -1,6 +1,6 @@
 """Register mlcycle's operator extra links with Airflow (listed by `airflow plugins` and Admin → Plugins).
 
-The links themselves are defined in ``mlcycle.links`` and attached to the tasks by the DAG factory:
+The links themselves are defined in ``mlcycle.airflow.links`` and attached to the tasks by the DAG factory:
 ``check_data`` → "Data checks report", ``train`` → "MLflow run", ``register_and_promote`` →
 "MLflow model version" and "Model card", the monitor's ``detect_drift`` → "Drift report". In Airflow 3 an operator's
 own links are resolved on the worker when the task ends and stored in XCom, which the API server
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from mlcycle.links import LINKS_BY_TASK
+from mlcycle.airflow.links import LINKS_BY_TASK
 
 
 class MlcycleLinksPlugin(AirflowPlugin):

@@ -25,10 +25,13 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from mlcycle.adapters.store import (
+    ArtifactStore,
+    open_store,
+)
+from mlcycle.config.settings import load_settings
+from mlcycle.core.names import record_key, run_key
 from mlcycle.errors import StorageError
-from mlcycle.ingest import record_key, run_key
-from mlcycle.settings import load_settings
-from mlcycle.storage import ArtifactStore, LocalArtifactStore, S3ArtifactStore, open_store, split_s3_uri
 
 if TYPE_CHECKING:
     from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
@@ -121,20 +124,7 @@ def _run_prefix(dag_id: str, run_id: str) -> str | None:
 
 def _size(store: ArtifactStore, key: str) -> int | None:
     """Object size in bytes, or None where the store cannot tell (the record is still linked)."""
-    if isinstance(store, LocalArtifactStore):
-        try:
-            return Path(store.uri(key)).stat().st_size
-        except OSError:
-            return None
-    if isinstance(store, S3ArtifactStore):
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        bucket, object_key = split_s3_uri(store.uri(key))
-        try:
-            return int(store.client.head_object(Bucket=bucket, Key=object_key)["ContentLength"])
-        except (BotoCoreError, ClientError):
-            return None
-    return None
+    return store.size(key)
 
 
 def _human_size(size: int | None) -> str:

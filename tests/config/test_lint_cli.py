@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlcycle.cli import main
+from mlcycle.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "config" / "pipelines" / "churn.yaml"

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mlcycle.config import GX_EXPECTATIONS, load_all, load_pipeline, parse_pipeline
+from mlcycle.config.catalogs import GX_EXPECTATIONS
+from mlcycle.config.loader import load_all, load_pipeline, parse_pipeline
 from mlcycle.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]

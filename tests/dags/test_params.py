@@ -6,8 +6,8 @@ import pytest
 from airflow.sdk.definitions.param import ParamsDict
 from airflow.sdk.exceptions import ParamValidationError
 
-from mlcycle.config import load_pipeline
-from mlcycle.dag_factory import build_monitor_dag, build_training_dag
+from mlcycle.airflow.factory import build_monitor_dag, build_training_dag
+from mlcycle.config.loader import load_pipeline
 
 from .test_integrity import ROOT
 

@@ -6,10 +6,10 @@ import textwrap
 
 import pytest
 
-from mlcycle.config import load_pipeline, parse_pipeline
-from mlcycle.dag_factory import build_monitor_dag, build_training_dag
+from mlcycle.airflow.factory import build_monitor_dag, build_training_dag
+from mlcycle.airflow.placement import HEAVY_TASKS
+from mlcycle.config.loader import load_pipeline, parse_pipeline
 from mlcycle.errors import ConfigError
-from mlcycle.placement import HEAVY_TASKS
 
 from .test_integrity import ROOT
 

@@ -184,7 +184,7 @@ def test_mlflow_serves_postgres_backend_and_proxies_s3_artifacts(services: dict[
 def test_settings_read_from_the_compose_environment_point_at_the_stack(
     services: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlcycle.settings import load_settings
+    from mlcycle.config.settings import load_settings
 
     env = services["airflow-worker"]["environment"]
     for key in [k for k in os.environ if k.startswith(("MLCYCLE_", "MLFLOW_"))]:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlcycle.config import parse_pipeline
-from mlcycle.demo import write_demo_data
+from mlcycle.cli.demo import write_demo_data
+from mlcycle.config.loader import parse_pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_YAML = ROOT / "config" / "pipelines" / "churn.yaml"

@@ -12,9 +12,9 @@ import sys
 import time
 from pathlib import Path
 
+from mlcycle.adapters.registry import MlflowRegistry, promote
+from mlcycle.core.events import alias_event
 from mlcycle.errors import PromotionError
-from mlcycle.registry import MlflowRegistry, promote
-from mlcycle.versioning import alias_event
 
 
 def run(registry: MlflowRegistry, mode: str, arg: str, expected: str) -> dict[str, object]:

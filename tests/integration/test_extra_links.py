@@ -22,9 +22,10 @@ import pytest
 from fastapi.testclient import TestClient
 from mlflow import MlflowClient
 
-from mlcycle.ingest import record_key
-from mlcycle.runner import RunSummary, WindowSummary, run_monitoring, run_training
-from mlcycle.settings import load_settings
+from mlcycle.airflow.devrun import run_monitoring, run_training
+from mlcycle.config.settings import load_settings
+from mlcycle.core.names import record_key
+from mlcycle.core.summaries import RunSummary, WindowSummary
 
 pytestmark = pytest.mark.integration
 

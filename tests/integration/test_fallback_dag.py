@@ -14,14 +14,15 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from mlcycle import monitoring, stages
-from mlcycle.config import config_dir
+from mlcycle.adapters.model_files import MODEL_FILES_TAG, MODEL_SHA256_TAG
+from mlcycle.airflow.devrun import run_monitoring, run_training
+from mlcycle.config.loader import config_dir
+from mlcycle.config.settings import load_settings
+from mlcycle.core.fallback import FALLBACK_ARTIFACT, FALLBACK_SHA256_TAG, RULES_SHA256_TAG
 from mlcycle.errors import FallbackError
-from mlcycle.fallback import FALLBACK_ARTIFACT, FALLBACK_SHA256_TAG, RULES_SHA256_TAG
-from mlcycle.integrity import MODEL_FILES_TAG, MODEL_SHA256_TAG
-from mlcycle.runner import run_monitoring, run_training
-from mlcycle.settings import load_settings
-from mlcycle.training import RunContext
+from mlcycle.steps.context import RunContext, open_env
+from mlcycle.steps.monitor.score import score
+from mlcycle.steps.monitor.window import load_window
 from tests.integration.conftest import SCORING_MONITOR
 from tests.reliability.test_tampered_model import Payload
 
@@ -87,8 +88,8 @@ def model_dir(champion: dict[str, str]) -> Iterator[Path]:
 
 def _score(name: str, run: str, notify: Callable[[str], dict[str, str]]) -> dict:
     path = str(config_dir() / f"{name}.yaml")
-    env = stages.open_env(path, RunContext(f"{name}__monitor", run, END.isoformat()))
-    return monitoring.score(env, monitoring.load_window(env, START, END), notify=notify)
+    env = open_env(path, RunContext(f"{name}__monitor", run, END.isoformat()))
+    return score(env, load_window(env, START, END), notify=notify)
 
 
 def test_champion_serves_with_checksums_and_its_stored_rules(champion: dict[str, str]) -> None:

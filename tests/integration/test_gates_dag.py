@@ -22,9 +22,10 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from mlcycle.ingest import record_key
-from mlcycle.runner import RunSummary, run_training
-from mlcycle.settings import load_settings
+from mlcycle.airflow.devrun import run_training
+from mlcycle.config.settings import load_settings
+from mlcycle.core.names import record_key
+from mlcycle.core.summaries import RunSummary
 from tests.support.fixtures import start_mlflow_server
 
 from .conftest import LOGICAL_DATE

@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from mlcycle.ingest import record_key
-from mlcycle.runner import WindowSummary, _take_queued_runs, run_monitoring, run_training
-from mlcycle.settings import load_settings
+from mlcycle.airflow.devrun import _take_queued_runs, run_monitoring, run_training
+from mlcycle.config.settings import load_settings
+from mlcycle.core.names import record_key
+from mlcycle.core.summaries import WindowSummary
 
 pytestmark = pytest.mark.integration
 

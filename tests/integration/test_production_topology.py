@@ -40,8 +40,8 @@ import psycopg
 import pytest
 from mlflow import MlflowClient
 
-from mlcycle.demo import write_demo_data
-from mlcycle.ingest import record_key
+from mlcycle.cli.demo import write_demo_data
+from mlcycle.core.names import record_key
 from tests.support.fixtures import (
     AirflowStack,
     MlflowServer,

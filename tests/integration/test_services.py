@@ -16,7 +16,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from mlcycle.demo import write_demo_data
+from mlcycle.cli.demo import write_demo_data
 from tests.support.fixtures import create_database, run_module
 
 pytestmark = pytest.mark.services

@@ -12,14 +12,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlcycle.cli import main
-from mlcycle.config import find_pipeline
-from mlcycle.registry import CHALLENGER, CHAMPION, MlflowRegistry
-from mlcycle.runner import run_monitoring, run_training
-from mlcycle.settings import load_settings
-from mlcycle.shadow import WINDOW_TAG, judge_shadow
-from mlcycle.stages import open_env
-from mlcycle.training import RunContext
+from mlcycle.adapters.registry import MlflowRegistry
+from mlcycle.airflow.devrun import run_monitoring, run_training
+from mlcycle.cli.main import main
+from mlcycle.config.loader import find_pipeline
+from mlcycle.config.settings import load_settings
+from mlcycle.core.names import CHALLENGER, CHAMPION
+from mlcycle.steps.context import RunContext, open_env
+from mlcycle.steps.monitor.shadow import WINDOW_TAG, judge_shadow
 from tests.integration.conftest import SCORING_MONITOR
 from tests.support.fixtures import start_mlflow_server
 

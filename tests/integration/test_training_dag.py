@@ -12,9 +12,9 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from mlcycle.ingest import record_key
-from mlcycle.runner import run_training
-from mlcycle.settings import load_settings
+from mlcycle.airflow.devrun import run_training
+from mlcycle.config.settings import load_settings
+from mlcycle.core.names import record_key
 from tests.integration.conftest import DEMO_YAML
 
 from .conftest import LOGICAL_DATE

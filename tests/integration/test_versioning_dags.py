@@ -11,13 +11,14 @@ from typing import Any
 
 import pytest
 
-from mlcycle.cli import main
-from mlcycle.config import find_pipeline
-from mlcycle.dag_factory import build_approve_dag, build_rollback_dag
-from mlcycle.registry import CHALLENGER, CHAMPION, MlflowRegistry
-from mlcycle.runner import _state, _test_run, run_training
-from mlcycle.settings import load_settings
-from mlcycle.versioning import lineage
+from mlcycle.adapters.registry import MlflowRegistry
+from mlcycle.airflow.devrun import _state, _test_run, run_training
+from mlcycle.airflow.factory import build_approve_dag, build_rollback_dag
+from mlcycle.cli.main import main
+from mlcycle.config.loader import find_pipeline
+from mlcycle.config.settings import load_settings
+from mlcycle.core.names import CHALLENGER, CHAMPION
+from mlcycle.ops.lineage import lineage
 
 from .conftest import LOGICAL_DATE
 

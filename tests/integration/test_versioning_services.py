@@ -13,11 +13,15 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from mlcycle.config import RegistryConfig, load_pipeline
+from mlcycle.adapters.registry import LOCK_SUFFIX, MlflowRegistry
+from mlcycle.config.loader import load_pipeline
+from mlcycle.config.schema import RegistryConfig
+from mlcycle.config.settings import Settings
+from mlcycle.core.decisions.promotion import decision_tags
+from mlcycle.core.names import CHAMPION
 from mlcycle.errors import PromotionError
-from mlcycle.registry import CHAMPION, LOCK_SUFFIX, MlflowRegistry, decision_tags
-from mlcycle.settings import Settings
-from mlcycle.versioning import history, rollback
+from mlcycle.ops.history import history
+from mlcycle.ops.moves import rollback
 
 pytestmark = pytest.mark.services
 

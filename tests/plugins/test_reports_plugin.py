@@ -19,8 +19,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from mlcycle.ingest import record_key
-from mlcycle.storage import LocalArtifactStore
+from mlcycle.adapters.store import LocalArtifactStore
+from mlcycle.core.names import record_key
 from tests.support.fixtures import (
     AIRFLOW_HEALTH,
     LOOPBACK,

@@ -28,9 +28,10 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from mlcycle.runner import RunSummary, run_training
-from mlcycle.settings import load_settings
-from mlcycle.storage import open_store
+from mlcycle.adapters.store import open_store
+from mlcycle.airflow.devrun import run_training
+from mlcycle.config.settings import load_settings
+from mlcycle.core.summaries import RunSummary
 from tests.integration.conftest import LOGICAL_DATE, data_root, demo_dir, write_pipeline
 from tests.support.fixtures import (
     LOOPBACK,

@@ -2,7 +2,7 @@
 
 ``python -m tests.reliability.publish_worker <store root> <source parquet> <prefix>``: reads the
 table, prints ``ready`` once the imports and the read are done, then runs
-:func:`mlcycle.ingest.publish_table` (Parquet write, hash, publish) and prints the key.
+:func:`mlcycle.adapters.sources.publish_table` (Parquet write, hash, publish) and prints the key.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import sys
 
 import pyarrow.parquet as pq
 
-from mlcycle.ingest import publish_table
-from mlcycle.storage import open_store
+from mlcycle.adapters.sources import publish_table
+from mlcycle.adapters.store import open_store
 
 
 def main(root: str, source: str, prefix: str) -> None:

@@ -22,9 +22,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlcycle.ingest import record_key
-from mlcycle.runner import STEPS, run_monitoring, run_training
-from mlcycle.storage import open_store
+from mlcycle.adapters.store import open_store
+from mlcycle.airflow.devrun import run_monitoring, run_training
+from mlcycle.core.names import record_key
+from mlcycle.core.summaries import STEPS
 
 from .conftest import (
     EXTRA_COLUMN,

@@ -17,7 +17,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlcycle.config import Pipeline, parse_pipeline
+from mlcycle.config.loader import Pipeline, parse_pipeline
 from mlcycle.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from mlcycle.config import Pipeline, parse_pipeline
+from mlcycle.config.guards import blocked_host_reason, url_problem
+from mlcycle.config.loader import Pipeline, parse_pipeline
 from mlcycle.errors import ConfigError
-from mlcycle.safety import blocked_host_reason, url_problem
 from tests.config.test_schema import MINIMAL
 from tests.support.fixtures import SlackReceiver
 
@@ -152,7 +152,7 @@ def test_ordinary_webhook_hosts_pass(host: str) -> None:
 def test_guarded_notifier_refuses_a_metadata_connection_before_sending(
     monkeypatch: pytest.MonkeyPatch, slack_receiver: SlackReceiver
 ) -> None:
-    from mlcycle.slack import GuardedSlackWebhookNotifier
+    from mlcycle.airflow.slack import GuardedSlackWebhookNotifier
 
     token = "T000/B000/canary-token-31337"
     monkeypatch.setenv(

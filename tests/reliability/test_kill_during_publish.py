@@ -1,7 +1,7 @@
 """Issue 6, scenario 10: a process SIGKILLed while ingest publishes its snapshot leaves the snapshot
 key absent or complete, never partial, on local disk and on S3 (moto's server speaking the S3 API).
 
-Each attempt runs :func:`mlcycle.ingest.publish_table` (the product's path) in a subprocess and
+Each attempt runs :func:`mlcycle.adapters.sources.publish_table` (the product's path) in a subprocess and
 SIGKILLs it at a varied moment *while the object is being written*: the parent watches for the
 write to start (a ``.partial`` temporary beside the key locally; an open multipart upload on S3),
 then waits a varied extra delay before the kill.
@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mlcycle.storage import ArtifactStore, LocalArtifactStore, S3ArtifactStore
+from mlcycle.adapters.store import ArtifactStore, LocalArtifactStore, S3ArtifactStore
 from tests.support.fixtures import S3Server
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from mlflow import MlflowClient
 
-from mlcycle.runner import run_training
+from mlcycle.airflow.devrun import run_training
 from tests.reliability.conftest import notifying
 from tests.support.fixtures import MlflowServer, MlflowStarter
 

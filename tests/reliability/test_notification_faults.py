@@ -56,9 +56,9 @@ def _run_failing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Run a training DAG whose source matches nothing; assert it failed in ingest, cleanly."""
-    from mlcycle.config import find_pipeline
-    from mlcycle.dag_factory import build_training_dag
-    from mlcycle.runner import _test_run, prepare_airflow
+    from mlcycle.airflow.devrun import _test_run, prepare_airflow
+    from mlcycle.airflow.factory import build_training_dag
+    from mlcycle.config.loader import find_pipeline
 
     for key, value in {**smtp.airflow_conn_env(), **slack.airflow_conn_env()}.items():
         monkeypatch.setenv(key, value)

@@ -25,9 +25,9 @@ from typing import Any
 import pytest
 from mlflow import MlflowClient
 
+from mlcycle.adapters.store import S3ArtifactStore, s3_client
+from mlcycle.config.settings import load_settings
 from mlcycle.errors import StorageError
-from mlcycle.settings import load_settings
-from mlcycle.storage import S3ArtifactStore, s3_client
 from tests.reliability.conftest import SLACK_TOKEN, notifying
 from tests.support.fixtures import LOOPBACK, S3Server, free_port
 
@@ -180,9 +180,9 @@ def test_training_dag_with_s3_down_retries_then_notifies_once(
     notify_env: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from mlcycle.config import find_pipeline
-    from mlcycle.dag_factory import build_training_dag
-    from mlcycle.runner import _test_run, prepare_airflow
+    from mlcycle.airflow.devrun import _test_run, prepare_airflow
+    from mlcycle.airflow.factory import build_training_dag
+    from mlcycle.config.loader import find_pipeline
 
     smtp, slack = notify_env
     model = "s3_down_churn"

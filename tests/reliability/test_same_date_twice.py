@@ -32,7 +32,7 @@ SECOND_LOGICAL_DATE = "2026-01-01T00:00:01+00:00"
 
 RUN = """
 import sys
-from mlcycle.runner import run_training
+from mlcycle.airflow.devrun import run_training
 s = run_training(sys.argv[1], logical_date=sys.argv[2], conf={"data_end": sys.argv[3]})
 print(s.render())
 """

@@ -33,7 +33,7 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from mlcycle.demo import write_demo_data
+from mlcycle.cli.demo import write_demo_data
 from tests.reliability.conftest import PrivatePostgres
 from tests.support.fixtures import (
     LOOPBACK,

@@ -17,8 +17,8 @@ import boto3
 import pytest
 from sqlalchemy import text
 
-from mlcycle.runner import run_training
-from mlcycle.settings import load_settings
+from mlcycle.airflow.devrun import run_training
+from mlcycle.config.settings import load_settings
 
 from .conftest import LOGICAL_DATE, MODEL, Sandbox, registry, task_output_log
 

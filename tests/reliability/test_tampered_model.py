@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mlcycle.adapters.model_files import MODEL_FILES_TAG, checksum_tags, load_skops_model, verify_files
 from mlcycle.errors import ModelIntegrityError
-from mlcycle.integrity import MODEL_FILES_TAG, checksum_tags, load_skops_model, verify_files
 
 
 class Payload:

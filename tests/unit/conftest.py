@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from mlcycle.config import Pipeline, load_pipeline, parse_pipeline
+from mlcycle.config.loader import Pipeline, load_pipeline, parse_pipeline
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,7 +29,7 @@ def demo_pipeline() -> Pipeline:
 @pytest.fixture(scope="session")
 def churn_frame() -> pd.DataFrame:
     """3000 demo rows; tests copy it before changing anything."""
-    from mlcycle.demo import generate_churn
+    from mlcycle.cli.demo import generate_churn
 
     return generate_churn(3000, seed=7)
 

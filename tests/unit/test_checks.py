@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlcycle.checks import CheckResult, Failure, run_checks, suite_expectations
-from mlcycle.config import Pipeline
+from mlcycle.config.loader import Pipeline
+from mlcycle.steps.check_data import CheckResult, Failure, run_checks, suite_expectations
 from tests.unit.conftest import PipelineFactory
 
 MOSTLY_YAML = """

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from mlcycle.config import EvaluationConfig
-from mlcycle.decisions import ChampionScore, decide_promotion, improvement
+from mlcycle.config.schema import EvaluationConfig
+from mlcycle.core.decisions.promotion import ChampionScore, decide_promotion, improvement
 
 
 def _policy(**kwargs: Any) -> EvaluationConfig:

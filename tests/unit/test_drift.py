@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from mlcycle.drift import (
+from mlcycle.adapters.reports import evidently_report, evidently_verdicts
+from mlcycle.core.drift import (
     LOW_CARDINALITY,
     PROFILE_QUANTILES,
     build_profile,
@@ -22,8 +23,6 @@ from mlcycle.drift import (
     column_drift,
     dataset_drift,
     domain_classifier,
-    evidently_report,
-    evidently_verdicts,
     numeric_profile,
     sample,
 )
@@ -597,7 +596,7 @@ def test_sample_returns_a_small_frame_unchanged(rows: int) -> None:
     [[1.0], [0.0, -0.0, 0.0, 2.0], [3.0, 1.0, 1.0, 2.0, 3.0, 3.0], list(np.random.default_rng(4).integers(0, 7, 500) / 2)],
 )
 def test_sorted_unique_matches_numpy_unique(values: list[float]) -> None:
-    from mlcycle.drift import _sorted_unique
+    from mlcycle.core.drift import _sorted_unique
 
     arr = np.sort(np.asarray(values, dtype="float64"))
     uniq, counts = _sorted_unique(arr)

@@ -10,7 +10,7 @@ import sys
 import pytest
 from pydantic import ValidationError
 
-from mlcycle.estimators import CLASSIFICATION, ESTIMATORS, REGRESSION, make_estimator
+from mlcycle.config.estimators import CLASSIFICATION, ESTIMATORS, REGRESSION, make_estimator
 
 
 @pytest.mark.parametrize("name", sorted(ESTIMATORS))
@@ -66,7 +66,7 @@ def test_make_estimator_refuses_names_outside_the_allow_list() -> None:
 
 def test_importing_estimators_and_config_does_not_import_sklearn() -> None:
     code = (
-        "import sys, mlcycle.estimators, mlcycle.config\n"
+        "import sys, mlcycle.config.estimators, mlcycle.config\n"
         "heavy = sorted(m for m in ('sklearn', 'pandas', 'mlflow', 'great_expectations') if m in sys.modules)\n"
         "print(','.join(heavy))\n"
     )

@@ -8,9 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlcycle.config import CLASSIFICATION_METRICS, REGRESSION_METRICS, Pipeline
-from mlcycle.evaluation import compute_metrics, metric_names, predict_rows, slice_metrics
-from mlcycle.training import build_pipeline, feature_frame
+from mlcycle.config.catalogs import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from mlcycle.config.loader import Pipeline
+from mlcycle.core.features import feature_frame
+from mlcycle.core.metrics import compute_metrics, metric_names, predict_rows, slice_metrics
+from mlcycle.steps.train import build_pipeline
 from tests.unit.conftest import PipelineFactory
 
 YAML = """

@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mlcycle.config import EvaluationConfig, FairnessConfig
-from mlcycle.decisions import ChampionScore, decide_fairness, decide_promotion, decide_slices
+from mlcycle.config.schema import EvaluationConfig, FairnessConfig
+from mlcycle.core.decisions.promotion import ChampionScore, decide_fairness, decide_promotion, decide_slices
+from mlcycle.core.metrics import fairness_figure
 from mlcycle.errors import ConfigError
-from mlcycle.evaluation import fairness_figure
 
 from .conftest import PipelineFactory
 

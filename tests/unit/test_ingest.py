@@ -9,17 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlcycle.config import Pipeline
+from mlcycle.adapters.sources import list_local, load_snapshot, read_file
+from mlcycle.adapters.store import LocalArtifactStore
+from mlcycle.config.loader import Pipeline
+from mlcycle.core.names import run_key
 from mlcycle.errors import DataSourceError
-from mlcycle.ingest import (
-    ingest_snapshot,
-    list_local,
-    load_snapshot,
-    read_file,
-    run_key,
-    window_bounds,
-)
-from mlcycle.storage import LocalArtifactStore
+from mlcycle.steps.ingest import ingest_snapshot, window_bounds
 from tests.support.fixtures import S3Server
 from tests.unit.conftest import PipelineFactory
 
@@ -433,7 +428,7 @@ def test_snapshot_record_describes_the_data(
 def test_demo_data_ingests_the_trailing_year(
     demo_pipeline: Pipeline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store: LocalArtifactStore
 ) -> None:
-    from mlcycle.demo import write_demo_data
+    from mlcycle.cli.demo import write_demo_data
 
     monkeypatch.setenv("MLCYCLE_DATA_ROOT", str(tmp_path))
     files = write_demo_data(tmp_path / "data" / "demo" / "churn", rows=3000, seed=7)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlcycle.links import LINKS_BY_TASK, mlflow_model_version_url, mlflow_run_url, record_url
-from mlcycle.settings import load_settings
+from mlcycle.airflow.links import LINKS_BY_TASK, mlflow_model_version_url, mlflow_run_url, record_url
+from mlcycle.config.settings import load_settings
 
 
 def test_record_urls_encode_run_ids_like_the_ui_and_may_be_relative() -> None:
@@ -61,7 +61,7 @@ class _RunningTask:
 
 
 def test_mlflow_links_need_a_ui_url_and_the_tasks_result(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mlcycle.links import MlflowRunLink, ModelVersionLink
+    from mlcycle.airflow.links import MlflowRunLink, ModelVersionLink
 
     monkeypatch.setenv("MLCYCLE_MLFLOW_UI_URL", "http://ui")
     run = {"experiment_id": "2", "run_id": "abc"}

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from mlcycle.config import FairnessConfig, ModelCardConfig, Pipeline, SliceGateConfig
-from mlcycle.model_card import render_model_card, render_model_card_html
+from mlcycle.config.loader import Pipeline
+from mlcycle.config.schema import FairnessConfig, ModelCardConfig, SliceGateConfig
+from mlcycle.core.model_card import render_model_card, render_model_card_html
 
 SNAPSHOT = {
     "uri": "/snap/abc.parquet",

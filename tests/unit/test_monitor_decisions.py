@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from mlcycle.config import MonitoringConfig
-from mlcycle.decisions import (
+from mlcycle.config.monitoring import MonitoringConfig
+from mlcycle.core.decisions.monitoring import (
     DEGRADED,
     DRIFT,
     NO_DRIFT,
@@ -18,7 +18,7 @@ from mlcycle.decisions import (
     decide_action,
     decide_drift,
 )
-from mlcycle.drift import ColumnDrift, DatasetDrift, DomainClassifierResult
+from mlcycle.core.drift import ColumnDrift, DatasetDrift, DomainClassifierResult
 
 COLUMNS = ("a", "b", "c", "d")
 NOW = datetime(2025, 7, 10, 6, 0, tzinfo=UTC)
@@ -373,7 +373,7 @@ def test_predicted_labels_are_the_models_own(estimator: str, task: str) -> None:
     import numpy as np
     from sklearn import ensemble, linear_model
 
-    from mlcycle.monitoring import PREDICTION, predict
+    from mlcycle.core.scoring import PREDICTION, predict
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(400, 3))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mlcycle.config import Pipeline
-from mlcycle.drift import column_drift, numeric_profile
-from mlcycle.monitoring import PREDICTION, build_reference, drift_output, predict
-from mlcycle.training import build_pipeline, feature_frame, target_values
+from mlcycle.config.loader import Pipeline
+from mlcycle.core.drift import column_drift, numeric_profile
+from mlcycle.core.features import feature_frame, target_values
+from mlcycle.core.scoring import PREDICTION, drift_output, predict
+from mlcycle.steps.reference import build_reference
+from mlcycle.steps.train import build_pipeline
 
 from .conftest import PipelineFactory
 

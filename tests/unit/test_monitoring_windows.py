@@ -8,12 +8,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlcycle.config import Pipeline
+from mlcycle.adapters.store import LocalArtifactStore
+from mlcycle.config.loader import Pipeline
 from mlcycle.errors import DataSourceError
-from mlcycle.monitoring import EmptyWindowError, expand_source, load_window, window_key
-from mlcycle.stages import Env
-from mlcycle.storage import LocalArtifactStore
-from mlcycle.training import RunContext
+from mlcycle.steps.context import Env, RunContext
+from mlcycle.steps.monitor.window import EmptyWindowError, expand_source, load_window, window_key
 
 
 def _utc(*args: int) -> datetime:
@@ -54,7 +53,7 @@ def test_window_key_is_utc_and_sortable() -> None:
 
 
 def _env(pipe: Pipeline, tmp_path: Path) -> Env:
-    from mlcycle.settings import load_settings
+    from mlcycle.config.settings import load_settings
 
     ctx = RunContext("p__monitor", "manual__x", "2026-02-01T00:00:00+00:00")
     return Env(pipe, load_settings(), LocalArtifactStore(tmp_path / "artifacts"), ctx)
@@ -101,7 +100,7 @@ def test_a_missing_unpartitioned_source_names_the_monitoring_key(
 def test_labels_the_champion_never_saw_are_refused_with_their_counts(demo_pipeline) -> None:
     from sklearn.dummy import DummyClassifier
 
-    from mlcycle.monitoring import UnseenLabelError, check_known_labels
+    from mlcycle.core.scoring import UnseenLabelError, check_known_labels
 
     model = DummyClassifier().fit([[0], [1], [2]], [0, 1, 1])
     check_known_labels(demo_pipeline, model, pd.Series([0, 1, 1.0], name="churned"), "3")

@@ -9,19 +9,14 @@ from dataclasses import dataclass
 import pandas as pd
 import pytest
 
-from mlcycle.config import Pipeline
+from mlcycle.adapters.registry import MlflowRegistry, VersionRef, clear_challenger, promote, set_challenger
+from mlcycle.config.loader import Pipeline
+from mlcycle.core.decisions.promotion import decision_tags
+from mlcycle.core.features import feature_frame
+from mlcycle.core.names import CHALLENGER, CHAMPION
 from mlcycle.errors import PromotionError
-from mlcycle.registry import (
-    CHALLENGER,
-    CHAMPION,
-    MlflowRegistry,
-    VersionRef,
-    clear_challenger,
-    decision_tags,
-    promote,
-    set_challenger,
-)
-from mlcycle.training import RunContext, TrainResult, feature_frame, train_model
+from mlcycle.steps.context import RunContext
+from mlcycle.steps.train import TrainResult, train_model
 from tests.unit.conftest import MlflowStore
 
 CTX = RunContext("churn__train", "scheduled__2026-01-01T00:00:00+00:00", "2026-01-01T00:00:00+00:00")

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlcycle.core.fallback import FallbackModel, champion_problem, fit_fallback
+from mlcycle.core.rules import NO_RULE, apply_rules, condition_mask, first_match
 from mlcycle.errors import TrainingError
-from mlcycle.fallback import FallbackModel, champion_problem, fit_fallback
-from mlcycle.rules import NO_RULE, apply_rules, condition_mask, first_match
 from tests.unit.conftest import PipelineFactory
 
 FRAME = pd.DataFrame(

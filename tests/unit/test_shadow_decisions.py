@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlcycle.config import ShadowConfig
-from mlcycle.decisions import PENDING, PROMOTE, REJECT, ShadowWindow, decide_shadow
+from mlcycle.config.schema import ShadowConfig
+from mlcycle.core.decisions.shadow import PENDING, PROMOTE, REJECT, ShadowWindow, decide_shadow
 
 
 def _w(champion: float | None, challenger: float | None, key: str = "w", version: str = "1") -> ShadowWindow:

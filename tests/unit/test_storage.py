@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from mlcycle.adapters.store import LocalArtifactStore, S3ArtifactStore, open_store, split_s3_uri
 from mlcycle.errors import StorageError
-from mlcycle.storage import LocalArtifactStore, S3ArtifactStore, open_store, split_s3_uri
 from tests.support.fixtures import S3Server
 
 

@@ -11,7 +11,7 @@ import pytest
 from threadpoolctl import threadpool_info
 
 from mlcycle.errors import ConfigError
-from mlcycle.threads import compute_threads, configured_threads
+from mlcycle.steps.threads import compute_threads, configured_threads
 
 
 def _openmp_threads() -> set[int]:
@@ -51,7 +51,7 @@ def test_caps_the_libraries_first_loaded_inside_the_block() -> None:
     A fresh interpreter, so no pool is loaded before the block starts (this test process has them)."""
     probe = (
         "import json, sys\n"
-        "from mlcycle.threads import compute_threads\n"
+        "from mlcycle.steps.threads import compute_threads\n"
         "assert 'sklearn' not in sys.modules and 'numpy' not in sys.modules\n"
         "with compute_threads():\n"
         "    from sklearn.ensemble import HistGradientBoostingClassifier  # noqa: F401\n"

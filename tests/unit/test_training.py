@@ -10,20 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlcycle.config import Pipeline
+from mlcycle.config.estimators import CLASSIFICATION, ESTIMATORS
+from mlcycle.config.loader import Pipeline
+from mlcycle.core.features import feature_frame, split_indices, target_values
 from mlcycle.errors import TrainingError
-from mlcycle.estimators import CLASSIFICATION, ESTIMATORS
-from mlcycle.training import (
-    RunContext,
-    TrainResult,
-    build_pipeline,
-    feature_frame,
-    fit_pipeline,
-    prepare_training,
-    split_indices,
-    target_values,
-    train_model,
-)
+from mlcycle.steps.context import RunContext
+from mlcycle.steps.train import TrainResult, build_pipeline, fit_pipeline, prepare_training, train_model
 from tests.unit.conftest import MlflowStore, PipelineFactory
 
 TINY_YAML = """
@@ -384,7 +376,7 @@ def test_run_context_tags_are_strings() -> None:
 def test_git_commit_outside_a_checkout_is_unknown_with_the_reason(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlcycle.training import git_commit_info
+    from mlcycle.adapters.tracking import git_commit_info
 
     monkeypatch.delenv("MLCYCLE_GIT_COMMIT", raising=False)
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
@@ -398,7 +390,7 @@ def test_git_commit_outside_a_checkout_is_unknown_with_the_reason(
 
 
 def test_time_split_orders_tz_aware_timestamps_as_instants() -> None:
-    from mlcycle.training import sortable
+    from mlcycle.core.features import sortable
 
     # the same instants in two zones, and a null: sorted by instant, null last, like the object sort
     ts = pd.Series(pd.to_datetime(["2026-01-01T10:00Z", "2026-01-01T09:30Z", None, "2026-01-01T09:45Z"], utc=True))

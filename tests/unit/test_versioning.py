@@ -8,20 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from mlcycle.config import Pipeline, RegistryConfig
+from mlcycle.adapters.registry import LOCK_SUFFIX, MlflowRegistry, RegistryLock, promote, set_challenger
+from mlcycle.config.loader import Pipeline
+from mlcycle.config.schema import RegistryConfig
+from mlcycle.config.settings import Settings
+from mlcycle.core.decisions.promotion import decision_tags
+from mlcycle.core.events import alias_event
+from mlcycle.core.names import CHALLENGER, CHAMPION
 from mlcycle.errors import PromotionError
-from mlcycle.registry import (
-    CHALLENGER,
-    CHAMPION,
-    LOCK_SUFFIX,
-    MlflowRegistry,
-    RegistryLock,
-    decision_tags,
-    promote,
-    set_challenger,
-)
-from mlcycle.settings import Settings
-from mlcycle.versioning import alias_event, approve, history, render_history, rollback
+from mlcycle.ops.history import history, render_history
+from mlcycle.ops.moves import approve, rollback
 from tests.unit.test_registry import Store, store  # noqa: F401  (module fixture: three trained runs)
 
 PASSED = {"verdict": "passed", "reasons": ["roc_auc ok"], "champion_version": None}

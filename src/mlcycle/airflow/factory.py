@@ -1,0 +1,411 @@
+"""Build one Airflow training DAG per pipeline YAML.
+
+Runs at DAG parse time: only Airflow's SDK and the config schema are imported here (notifiers are
+built when a task fails); every task imports its heavy libraries inside its own body.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import DAG, Param, get_current_context, get_parsing_context, task
+
+from mlcycle.airflow.callbacks import (
+    _drift_alert,
+    _no_retry_for_bad_data,
+    _report_link,
+    _run_context,
+    airflow_actor,
+    failure_notifiers,
+)
+from mlcycle.airflow.docs import doc_md, monitor_doc_md
+from mlcycle.airflow.links import attach_links
+from mlcycle.airflow.placement import place_tasks
+from mlcycle.config.loader import Pipeline, load_all, load_pipeline, pipeline_files
+from mlcycle.errors import MlcycleError
+
+
+def build_training_dag(pipe: Pipeline) -> DAG:
+    cfg = pipe.config
+    config_path = str(Path(pipe.path).resolve())
+    default_args = {
+        "owner": cfg.owner,
+        "retries": cfg.retries,
+        "retry_delay": timedelta(minutes=cfg.retry_delay_minutes),
+        "on_failure_callback": failure_notifiers(pipe),
+    }
+    start = datetime(cfg.start_date.year, cfg.start_date.month, cfg.start_date.day, tzinfo=UTC)
+    with DAG(
+        dag_id=pipe.train_dag_id,
+        description=(cfg.description or f"Training pipeline {pipe.name}").strip()[:200],
+        schedule=cfg.schedule,
+        start_date=start,
+        catchup=cfg.catchup,
+        max_active_runs=1,
+        tags=["mlcycle", "training", *cfg.tags],
+        default_args=default_args,
+        doc_md=doc_md(pipe),
+        params={
+            "force_promote": Param(
+                False,
+                type="boolean",
+                description="Promote even if the gate rejects the model (recorded as forced).",
+            ),
+            "skip_promotion": Param(
+                False, type="boolean", description="Dry run: register the version; if it passes it becomes challenger, champion is not moved."
+            ),
+            "lookback_days": Param(
+                None,
+                type=["null", "integer"],
+                minimum=1,
+                description="Override data.window.lookback_days for this run (empty: use the YAML).",
+            ),
+            "data_end": Param(
+                None,
+                type=["null", "string"],
+                format="date-time",
+                description=(
+                    "Train on data before this instant instead of the run's data interval end "
+                    "(set by the drift monitor's retrain requests; empty: the data interval end)."
+                ),
+            ),
+        },
+    ) as dag:
+
+        @task(task_id="ingest")
+        def ingest_task() -> dict[str, Any]:
+            from mlcycle.steps.context import open_env
+            from mlcycle.steps.ingest import ingest
+
+            ctx, end = _run_context()
+            params = get_current_context()["params"]
+            if params.get("data_end"):
+                end = datetime.fromisoformat(str(params["data_end"]).replace("Z", "+00:00"))
+            return ingest(open_env(config_path, ctx), end, params.get("lookback_days"))
+
+        @task(task_id="check_data")
+        def check_data_task(snapshot: dict[str, Any]) -> dict[str, Any]:
+            from mlcycle.steps.check_data import check_data
+            from mlcycle.steps.context import open_env
+
+            with _no_retry_for_bad_data():
+                return check_data(open_env(config_path, _run_context()[0]), snapshot)
+
+        @task(task_id="train")
+        def train_task(snapshot: dict[str, Any]) -> dict[str, Any]:
+            from mlcycle.steps.context import open_env
+            from mlcycle.steps.train import train
+
+            with _no_retry_for_bad_data():
+                return train(open_env(config_path, _run_context()[0]), snapshot)
+
+        @task(task_id="evaluate")
+        def evaluate_task(snapshot: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
+            from mlcycle.steps.context import open_env
+            from mlcycle.steps.evaluate import evaluate
+
+            record = evaluate(open_env(config_path, _run_context()[0]), snapshot, trained)
+            return {
+                "evaluation_uri": record["evaluation_uri"],
+                "candidate": record["candidate"],
+                "champion": record["champion"],
+            }
+
+        @task(task_id="validate_model")
+        def validate_task(evaluation: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
+            from mlcycle.steps.context import open_env
+            from mlcycle.steps.validate import validate_model
+
+            force = bool(get_current_context()["params"].get("force_promote"))
+            return validate_model(
+                open_env(config_path, _run_context()[0]), evaluation, trained, force
+            )
+
+        @task(task_id="register_and_promote")
+        def promote_task(
+            trained: dict[str, Any], snapshot: dict[str, Any], decision: dict[str, Any]
+        ) -> dict[str, Any]:
+            from mlcycle.steps.context import open_env
+            from mlcycle.steps.promote import register_and_promote
+
+            skip = bool(get_current_context()["params"].get("skip_promotion"))
+            return register_and_promote(
+                open_env(config_path, _run_context()[0]), trained, snapshot, decision, skip
+            )
+
+        snapshot = ingest_task()
+        checks = check_data_task(snapshot)
+        trained = train_task(snapshot)
+        checks >> trained
+        evaluation = evaluate_task(snapshot, trained)
+        decision = validate_task(evaluation, trained)
+        promote_task(trained, snapshot, decision)
+    attach_links(dag)
+    place_tasks(dag, cfg.execution)
+    return dag
+
+def build_monitor_dag(pipe: Pipeline) -> DAG:
+    from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+    from airflow.sdk import CronDataIntervalTimetable
+
+    cfg = pipe.config
+    mon = cfg.monitoring
+    config_path = str(Path(pipe.path).resolve())
+    first = mon.start_date or cfg.start_date
+    default_args = {
+        "owner": cfg.owner,
+        "retries": cfg.retries,
+        "retry_delay": timedelta(minutes=cfg.retry_delay_minutes),
+        "on_failure_callback": failure_notifiers(pipe),
+    }
+    with DAG(
+        dag_id=pipe.monitor_dag_id,
+        description=f"Drift monitor for {pipe.name}: score each window with the champion, detect drift",
+        schedule=CronDataIntervalTimetable(mon.cron, timezone="UTC"),
+        start_date=datetime(first.year, first.month, first.day, tzinfo=UTC),
+        catchup=mon.catchup,
+        max_active_runs=1,
+        tags=["mlcycle", "monitoring", *cfg.tags],
+        default_args=default_args,
+        doc_md=monitor_doc_md(pipe),
+        params={
+            "allow_retrain": Param(
+                None,
+                type=["null", "boolean"],
+                description=(
+                    "Override monitoring.retrain.enabled for this run (and allow it in a backfill); "
+                    "empty: follow the YAML. The cooldown and running-retrain guards still apply."
+                ),
+            ),
+        },
+    ) as dag:
+
+        @task(task_id="load_window")
+        def load_window_task() -> dict[str, Any]:
+            from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+            from mlcycle.steps.context import open_env
+            from mlcycle.steps.monitor.window import EmptyWindowError, load_window
+
+            context = get_current_context()
+            start, end = context["data_interval_start"], context["data_interval_end"]
+            env = open_env(config_path, _run_context()[0])
+            try:
+                return load_window(env, start, end)
+            except EmptyWindowError as exc:
+                if env.pipe.config.monitoring.on_empty == "skip":
+                    raise AirflowSkipException(f"skipping this window: {exc}") from exc
+                raise AirflowFailException(str(exc)) from exc
+
+        @task(task_id="score")
+        def score_task(window: dict[str, Any]) -> dict[str, Any]:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from mlcycle.core.scoring import UnseenLabelError
+            from mlcycle.steps.context import open_env
+            from mlcycle.steps.monitor.score import NoChampionError, score
+
+            context = get_current_context()
+            env = open_env(config_path, _run_context()[0])
+            try:
+                return score(env, window, notify=lambda text: _drift_alert(env.pipe, context, text))
+            except (NoChampionError, UnseenLabelError) as exc:
+                raise AirflowFailException(str(exc)) from exc
+
+        @task(task_id="detect_drift")
+        def detect_task(window: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
+            from mlcycle.steps.context import open_env
+            from mlcycle.steps.monitor.drift import detect_drift
+
+            record = detect_drift(open_env(config_path, _run_context()[0]), window, scored)
+            return {k: record[k] for k in ("window_key", "window_start", "window_end", "model_version")} | {
+                "dataset": record["dataset"],
+                "domain_classifier": record["domain_classifier"],
+                "report": record["report"],
+            }
+
+        @task(task_id="decide")
+        def decide_task(drift: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
+            from mlcycle.steps.context import open_env
+            from mlcycle.steps.monitor.decide import decide
+
+            return decide(open_env(config_path, _run_context()[0]), drift, scored)
+
+        @task.short_circuit(task_id="act")
+        def act_task(decision: dict[str, Any]) -> bool:
+            from mlcycle.steps.context import open_env
+            from mlcycle.steps.monitor.decide import act
+
+            context = get_current_context()
+            ctx = _run_context()[0]
+            env = open_env(config_path, ctx)
+            # the Task SDK gives a str-Enum: str() of it is "DagRunType.BACKFILL", not "backfill"
+            run_type = getattr(context["dag_run"], "run_type", None)
+            active = context["ti"].get_dr_count(dag_id=pipe.train_dag_id, states=["queued", "running"])
+            record = act(
+                env,
+                decision,
+                active_training_runs=int(active or 0),
+                is_backfill=getattr(run_type, "value", run_type) == "backfill",
+                retrain_param=context["params"].get("allow_retrain"),
+                send_alert=lambda text: _drift_alert(env.pipe, context, text),
+                report_link=_report_link(ctx.dag_id, ctx.run_id, "drift_report.html"),
+            )
+            return bool(record["retrain"])
+
+        @task(task_id="shadow_score")
+        def shadow_score_task(window: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
+            from mlcycle.steps.context import open_env
+            from mlcycle.steps.monitor.shadow import score_shadow
+
+            return score_shadow(open_env(config_path, _run_context()[0]), window, scored)
+
+        @task(task_id="shadow_decide")
+        def shadow_decide_task(record: dict[str, Any]) -> dict[str, Any]:
+            from mlcycle.steps.context import open_env
+            from mlcycle.steps.monitor.shadow import judge_shadow
+
+            context = get_current_context()
+            env = open_env(config_path, _run_context()[0])
+            return judge_shadow(env, record, notify=lambda text: _drift_alert(env.pipe, context, text))
+
+        trigger = TriggerDagRunOperator(
+            task_id="trigger_retrain",
+            trigger_dag_id=pipe.train_dag_id,
+            trigger_run_id="drift_retrain__{{ run_id }}",
+            logical_date=None,
+            conf={"data_end": "{{ data_interval_end.isoformat() }}"},
+            skip_when_already_exists=True,
+            retries=0,
+        )
+
+        window = load_window_task()
+        scored = score_task(window)
+        drift = detect_task(window, scored)
+        decision = decide_task(drift, scored)
+        act_task(decision) >> trigger
+        if cfg.promotion.mode == "shadow":
+            shadow_decide_task(shadow_score_task(window, scored))
+    attach_links(dag)
+    place_tasks(dag, cfg.execution)
+    return dag
+
+def _pipelines_for_task(directory: str | None) -> list[Pipeline] | None:
+    """When a worker parses this file to run one task, just that DAG's pipeline (else None: all).
+
+    Airflow names the DAG it parses for in the parsing context; a worker then needs one YAML, not
+    every pipeline's DAGs (with 100 pipelines that is most of a task's start-up).
+    """
+    dag_id = get_parsing_context().dag_id
+    if not dag_id or "__" not in dag_id:
+        return None
+    name = dag_id.rsplit("__", 1)[0]
+    files = [f for f in pipeline_files(directory) if f.stem == name]
+    if len(files) != 1:
+        return None  # unknown or ambiguous: the full load reports it
+    pipe = load_pipeline(files[0])
+    ids = (pipe.train_dag_id, pipe.monitor_dag_id, pipe.rollback_dag_id, pipe.approve_dag_id)
+    return [pipe] if dag_id in ids else None
+
+VERSION_PARAM: dict[str, Any] = {"type": ["null", "string"], "pattern": "^[0-9]+$"}
+
+def _manual_dag(pipe: Pipeline, action: str, doc: str, params: dict[str, Param]) -> DAG:
+    """``<name>__<action>``: one task that runs ``mlcycle.ops.moves.<action>`` with the run's params."""
+    cfg = pipe.config
+    config_path = str(Path(pipe.path).resolve())
+    with DAG(
+        dag_id=f"{pipe.name}__{action}",
+        description=doc.splitlines()[0][:200],
+        schedule=None,
+        start_date=datetime(cfg.start_date.year, cfg.start_date.month, cfg.start_date.day, tzinfo=UTC),
+        catchup=False,
+        max_active_runs=1,
+        tags=["mlcycle", "versioning", *cfg.tags],
+        default_args={"owner": cfg.owner, "retries": 0, "on_failure_callback": failure_notifiers(pipe)},
+        doc_md=doc,
+        params=params,
+    ) as dag:
+
+        @task(task_id=action)
+        def versioning_task() -> dict[str, Any]:
+            return _versioning_call(action, config_path)
+
+        versioning_task()
+    return dag
+
+def _versioning_call(action: str, pipe_path: str) -> dict[str, Any]:
+    """Run ``mlcycle.ops.moves.<action>`` for this DAG run; a refusal fails the run at once, loudly."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from mlcycle.config.loader import load_pipeline
+    from mlcycle.config.settings import load_settings
+    from mlcycle.errors import PromotionError
+    from mlcycle.ops.moves import approve, rollback
+
+    context = get_current_context()
+    params, ti = context["params"], context["ti"]
+    common = {
+        "reason": str(params.get("reason") or ""),
+        "by": airflow_actor(),
+        "via": f"DAG {ti.dag_id} run {ti.run_id}",
+    }
+    pipe, settings = load_pipeline(pipe_path), load_settings()
+    try:
+        if action == "rollback":
+            return rollback(
+                pipe, settings, to=params.get("version"), force=bool(params.get("force")), **common
+            )
+        return approve(pipe, settings, version=params.get("version"), **common)
+    except PromotionError as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+def build_rollback_dag(pipe: Pipeline) -> DAG:
+    """``<name>__rollback``: move ``champion`` back from the UI (manual trigger with params)."""
+    doc = f"""Roll back the champion of MLflow model `{pipe.model_name}` ({pipe.name}).
+
+Trigger with params: `version` (empty: the champion before the current one), `reason`, and
+`force` to allow a version that never passed the validation gate. The move is compare-and-set
+under the model's alias lock and is recorded in the history (`mlcycle history {pipe.name}`),
+with this run and its triggering user. Same as `mlcycle rollback {pipe.name}`.
+"""
+    params = {
+        "version": Param(None, **{**VERSION_PARAM, "description": "Version to roll back to (empty: the previous champion)."}),
+        "reason": Param("", type="string", maxLength=1000, description="Why; recorded in the history."),
+        "force": Param(False, type="boolean", description="Allow a version that never passed the gate."),
+    }
+    return _manual_dag(pipe, "rollback", doc, params)
+
+def build_approve_dag(pipe: Pipeline) -> DAG:
+    """``<name>__approve``: promote the waiting challenger from the UI (promotion.mode: manual)."""
+    doc = f"""Approve the waiting challenger of MLflow model `{pipe.model_name}` ({pipe.name}).
+
+With `promotion.mode: manual` (now: `{pipe.config.promotion.mode}`) a model that passes the gate
+becomes `challenger` and waits here. Trigger with `reason` (required) and optionally `version`
+(empty: the challenger). Approval runs the same compare-and-set promotion as training: it
+refuses if the champion moved since the version was validated. Recorded in the history.
+Same as `mlcycle approve {pipe.name} --reason ...`.
+"""
+    params = {
+        "version": Param(None, **{**VERSION_PARAM, "description": "Version to approve (empty: the challenger)."}),
+        "reason": Param(
+            type="string", minLength=1, maxLength=1000, description="Why it is approved (required); recorded."
+        ),
+    }
+    return _manual_dag(pipe, "approve", doc, params)
+
+def build_dags(directory: str | None = None) -> dict[str, DAG]:
+    """Every pipeline's DAGs by dag_id; any invalid YAML fails the parse with all errors listed."""
+    only = _pipelines_for_task(directory)
+    pipes, errors = (only, []) if only is not None else load_all(directory)
+    if errors:
+        problems = [line for err in errors for line in str(err).splitlines()]
+        raise MlcycleError("invalid pipeline YAML; fix it or run `mlcycle lint`:\n" + "\n".join(problems))
+    dags = {pipe.train_dag_id: build_training_dag(pipe) for pipe in pipes}
+    for pipe in pipes:
+        if pipe.config.monitoring_enabled:
+            dags[pipe.monitor_dag_id] = build_monitor_dag(pipe)
+        dags[pipe.rollback_dag_id] = build_rollback_dag(pipe)
+        dags[pipe.approve_dag_id] = build_approve_dag(pipe)
+    return dags

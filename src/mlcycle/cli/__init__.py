@@ -1,0 +1,8 @@
+"""The ``mlcycle`` command line."""
+
+from mlcycle.cli.main import main
+
+__all__ = ["main"]
+
+
+

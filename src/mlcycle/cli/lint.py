@@ -1,0 +1,38 @@
+"""Checks that need the real libraries: expectation arguments and estimator construction."""
+
+from __future__ import annotations
+
+from mlcycle.config.loader import Pipeline
+
+
+def deep_problems(pipe: Pipeline) -> list[str]:
+    """Build every expectation with GX and the estimator with scikit-learn; return problems."""
+    from mlcycle.config.estimators import make_estimator
+    from mlcycle.steps.check_data import build_expectation
+
+    problems: list[str] = []
+    for i, exp in enumerate(pipe.config.checks.expectations):
+        try:
+            build_expectation(exp.type, exp.kwargs, exp.meta)
+        except Exception as exc:  # GX raises pydantic or its own errors; both are reported
+            problems.extend(f"checks.expectations.{i}.kwargs{p}" for p in _explain(exp.type, exc))
+    model = pipe.config.model
+    try:
+        make_estimator(model.estimator, model.params, model.split.seed)
+    except Exception as exc:
+        problems.append(f"model.params: {model.estimator}: {exc}")
+    return problems
+
+
+def _explain(expectation: str, exc: Exception) -> list[str]:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        out = []
+        for err in errors():
+            key = "".join(f".{part}" for part in err.get("loc", ()))
+            got = f" (got {err['input']!r})" if err.get("input") is not None else ""
+            out.append(f"{key}: {expectation}: {err.get('msg')}{got}")
+        if out:
+            return out
+    text = str(exc).strip()
+    return [f": {expectation}: {text.splitlines()[0] if text else type(exc).__name__}"]

@@ -1,0 +1,86 @@
+"""The ``monitoring`` section: windows, drift, quality and the retrain guard."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from mlcycle.config.base import _Strict
+from mlcycle.config.schedules import SCHEDULE_CRON, _check_schedule
+
+
+class DriftConfig(_Strict):
+    """How drift is measured; thresholds follow Evidently's defaults unless set."""
+
+    columns: list[str] | None = None
+    column_threshold: float | None = Field(None, gt=0)
+    share_threshold: float = Field(0.5, gt=0, le=1)
+    prediction_drift: bool = True
+    domain_classifier: bool = True
+    domain_auc_threshold: float = Field(0.6, gt=0.5, le=1)
+    domain_sample_rows: int = Field(10_000, ge=200)
+    report_sample_rows: int = Field(20_000, ge=1_001)
+    # the model's outputs on the training rows are profiled on a seeded sample this large: a full
+    # pass costs as much as the fit's own predictions at 10M rows, for no gain in a 2001-cell profile
+    prediction_reference_rows: int = Field(200_000, ge=1_001)
+    seed: int = 0
+
+class QualityConfig(_Strict):
+    """Model quality on windows whose labels have arrived."""
+
+    label_column: str | None = None
+    max_drop: float = Field(0.05, ge=0)
+    min_labelled_rows: int = Field(200, ge=1)
+
+RetrainOn = Literal["drift", "degraded"]
+
+RETRAIN_ON: tuple[RetrainOn, ...] = ("drift", "degraded")
+
+class RetrainConfig(_Strict):
+    """When drift triggers the training DAG, and the guard that keeps it from storming."""
+
+    enabled: bool = False
+    on: list[RetrainOn] = Field(default_factory=lambda: list(RETRAIN_ON))
+    cooldown_hours: float = Field(24.0 * 7, ge=0)
+    min_drifted_windows: int = Field(1, ge=1)
+    of_last_windows: int = Field(1, ge=1)
+    on_backfill: bool = False
+
+    @model_validator(mode="after")
+    def _n_of_m(self) -> RetrainConfig:
+        if self.min_drifted_windows > self.of_last_windows:
+            raise ValueError(
+                f"min_drifted_windows ({self.min_drifted_windows}) cannot exceed of_last_windows "
+                f"({self.of_last_windows})"
+            )
+        return self
+
+class MonitoringConfig(_Strict):
+    """The ``<name>__monitor`` DAG: production data per data interval, scored and checked for drift."""
+
+    enabled: bool | None = None  # default: on when windows can be cut (a timestamp or partitioned source)
+    schedule: str = "@daily"
+    start_date: date | None = None
+    catchup: bool = False
+    source: str | None = None
+    format: Literal["auto", "csv", "parquet"] | None = None
+    timestamp_column: str | None = None
+    on_empty: Literal["skip", "fail"] = "skip"
+    min_rows: int = Field(100, ge=1)
+    drift: DriftConfig = DriftConfig()
+    quality: QualityConfig = QualityConfig()
+    retrain: RetrainConfig = RetrainConfig()
+
+    @field_validator("schedule")
+    @classmethod
+    def _interval_schedule(cls, value: str) -> str:
+        if value in ("@once", "@continuous"):
+            raise ValueError(f"{value!r} has no data intervals; use a cron expression or @hourly..@yearly")
+        _check_schedule(value)
+        return value
+
+    @property
+    def cron(self) -> str:
+        return SCHEDULE_CRON.get(self.schedule, self.schedule)

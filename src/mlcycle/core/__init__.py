@@ -1,0 +1,4 @@
+"""Pure code: no I/O. Features, metrics, drift maths, rules, fallback, model cards, decisions."""
+
+
+

@@ -1,0 +1,119 @@
+"""Lineage of a version: what it was trained from and by, as recorded at training time."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mlcycle.config.loader import Pipeline
+from mlcycle.config.settings import Settings
+from mlcycle.core.events import recorded_reasons
+from mlcycle.errors import PromotionError
+from mlcycle.ops.moves import _registry, _version_tags
+from mlcycle.ops.status import _iso
+
+LINEAGE_REQUIRED = (
+    "snapshot_uri",
+    "snapshot_sha256",
+    "rows",
+    "window",
+    "data_checks",
+    "config_sha256",
+    "config_content",
+    "git_commit",
+    "packages",
+    "airflow_dag_id",
+    "airflow_run_id",
+    "airflow_logical_date",
+    "mlflow_run_id",
+    "replaced",
+)
+
+def _artifact_text(client: Any, run_id: str, path: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = client.download_artifacts(run_id, path, tmp)
+        except (MlflowException, OSError):
+            return None
+        return Path(local).read_text()
+
+def lineage(pipe: Pipeline, settings: Settings, version: str) -> dict[str, Any]:
+    """What a version was trained from and by, as recorded at training time."""
+    registry = _registry(pipe, settings)
+    tags = _version_tags(registry, str(version))
+    mv = registry.client.get_model_version(registry.name, str(version))
+    if not mv.run_id:
+        raise PromotionError(
+            f"{registry.name} v{version} has no MLflow run: it was not registered by mlcycle"
+        )
+    run = registry.client.get_run(mv.run_id)
+    rt = run.data.tags
+    trained_pipeline = rt.get("mlcycle.pipeline", pipe.name)
+    config_text = _artifact_text(registry.client, mv.run_id, f"config/{trained_pipeline}.yaml")
+    packages = _artifact_text(registry.client, mv.run_id, "lineage/packages.json")
+    checks = _artifact_text(registry.client, mv.run_id, "lineage/data_checks.json")
+    recorded_sha = rt.get("mlcycle.config_sha256")
+    replaced = tags.get("mlcycle.replaced")
+    if replaced is None:
+        replaced = "not promoted (" + tags.get("mlcycle.promotion", tags.get("mlcycle.validation", "?")) + ")"
+    window = rt.get("mlcycle.window")
+    out: dict[str, Any] = {
+        "model": registry.name,
+        "version": str(version),
+        "registered_at": _iso(mv.creation_timestamp),
+        "validation": tags.get("mlcycle.validation"),
+        "validation_reasons": recorded_reasons(tags),
+        "snapshot_uri": rt.get("mlcycle.snapshot_uri"),
+        "snapshot_sha256": rt.get("mlcycle.snapshot_sha256"),
+        "rows": int(rt["mlcycle.snapshot_rows"]) if "mlcycle.snapshot_rows" in rt else None,
+        "window": window,
+        "data_checks": rt.get("mlcycle.data_checks")
+        and f"{rt['mlcycle.data_checks']}: {rt.get('mlcycle.data_checks_summary', '')}",
+        "data_checks_detail": json.loads(checks) if checks else None,
+        "config_path": rt.get("mlcycle.config_path"),
+        "config_sha256": recorded_sha,
+        "config_verified": bool(
+            config_text and hashlib.sha256(config_text.encode()).hexdigest() == recorded_sha
+        ),
+        "config_content": config_text,
+        "git_commit": rt.get("mlcycle.git_commit"),
+        "git_commit_source": rt.get("mlcycle.git_commit_source"),
+        "packages": json.loads(packages) if packages else None,
+        "airflow_dag_id": rt.get("airflow.dag_id"),
+        "airflow_run_id": rt.get("airflow.run_id"),
+        "airflow_logical_date": rt.get("airflow.logical_date"),
+        "mlflow_run_id": mv.run_id,
+        "mlflow_experiment_id": run.info.experiment_id,
+        "model_source": mv.source,
+        "replaced": replaced,
+    }
+    out["missing"] = [k for k in LINEAGE_REQUIRED if out.get(k) in (None, "")]
+    return out
+
+def render_lineage(lin: dict[str, Any]) -> str:
+    pk = lin["packages"] or {}
+    lines = [
+        f"{lin['model']} v{lin['version']} (registered {lin['registered_at']}; validation {lin['validation']})",
+        f"  data snapshot:  {lin['snapshot_uri']}",
+        f"  content sha256: {lin['snapshot_sha256']}",
+        f"  rows / window:  {lin['rows']} rows, {lin['window']}",
+        f"  data checks:    {lin['data_checks']}",
+        f"  config:         {lin['config_path']} sha256 {lin['config_sha256']} "
+        f"({'content matches' if lin['config_verified'] else 'CONTENT DOES NOT MATCH THE RECORDED HASH'})",
+        f"  git commit:     {lin['git_commit']} ({lin['git_commit_source']})",
+        f"  packages:       {', '.join(f'{k}=={v}' for k, v in pk.items()) or 'not recorded'}",
+        f"  Airflow:        {lin['airflow_dag_id']} run {lin['airflow_run_id']} "
+        f"(logical date {lin['airflow_logical_date']})",
+        f"  MLflow run:     {lin['mlflow_run_id']} (experiment {lin['mlflow_experiment_id']})",
+        f"  replaced:       {lin['replaced'] if lin['replaced'] != 'none' else 'no earlier champion'}",
+    ]
+    if lin["missing"]:
+        lines.append(f"  NOT RECORDED:   {', '.join(lin['missing'])}")
+    lines.append("  config content:")
+    lines.extend(f"    | {line}" for line in (lin["config_content"] or "").splitlines())
+    return "\n".join(lines)

@@ -1,0 +1,160 @@
+"""Status of a pipeline: champion, challenger, shadow comparison, last training and monitoring runs."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from mlcycle.adapters.registry import CHALLENGER, CHAMPION, MlflowRegistry
+from mlcycle.config.loader import Pipeline
+from mlcycle.config.settings import Settings
+from mlcycle.ops.moves import _registry
+
+
+def _version_summary(registry: MlflowRegistry, version: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+    mv = registry.client.get_model_version(registry.name, version)
+    metrics: dict[str, float] = {}
+    if mv.run_id:
+        run_metrics = registry.client.get_run(mv.run_id).data.metrics
+        metrics = {
+            k.removeprefix("test_"): v for k, v in sorted(run_metrics.items()) if k.startswith("test_")
+        }
+    moved = [e for e in events if e.get("to_version") == version]
+    return {
+        "version": version,
+        "run_id": mv.run_id,
+        "validation": mv.tags.get("mlcycle.validation"),
+        "promotion": mv.tags.get("mlcycle.promotion"),
+        "trained_by": f"{mv.tags.get('airflow.dag_id')} {mv.tags.get('airflow.run_id')}",
+        "metrics": metrics,
+        "last_move": moved[-1] if moved else None,
+    }
+
+def _latest_runs(client: Any, experiment_name: str, count: int = 1) -> list[Any]:
+    exp = client.get_experiment_by_name(experiment_name)
+    if exp is None:
+        return []
+    return list(
+        client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=count)
+    )
+
+def _latest_run(client: Any, experiment_name: str) -> Any | None:
+    runs = _latest_runs(client, experiment_name)
+    return runs[0] if runs else None
+
+RECENT_MONITORING = 5
+
+def _monitoring_summary(pipe: Pipeline, store: Any, run: Any) -> dict[str, Any]:
+    from mlcycle.steps.monitor.decide import window_status_key
+
+    window = run.data.tags.get("mlcycle.window", "")
+    try:
+        verdict = json.loads(store.read_bytes(window_status_key(pipe, window)))
+    except Exception as exc:  # the verdict is written by a later task; a run can stop before it
+        verdict = {"status": f"no decision recorded ({type(exc).__name__})", "reasons": []}
+    return {
+        "mlflow_run_id": run.info.run_id,
+        "started": _iso(run.info.start_time),
+        "window": window,
+        "model_version": run.data.tags.get("mlcycle.model_version"),
+        "airflow_run_id": run.data.tags.get("airflow.run_id"),
+        "drift_share": run.data.metrics.get("drift_share"),
+        "verdict": verdict.get("status"),
+        "reasons": verdict.get("reasons", []),
+    }
+
+def _iso(ms: int | None) -> str | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
+
+def status(pipe: Pipeline, settings: Settings) -> dict[str, Any]:
+    """Champion, challenger, their metrics, the challenger's shadow comparison, and the last training
+    and monitoring runs."""
+    from mlcycle.adapters.store import open_store
+    from mlcycle.steps.monitor.shadow import shadow_state
+
+    registry = _registry(pipe, settings)
+    events = registry.history()
+    out: dict[str, Any] = {
+        "pipeline": pipe.name,
+        "model": registry.name,
+        "promotion_mode": pipe.config.promotion.mode,
+    }
+    for alias in (CHAMPION, CHALLENGER):
+        ref = registry.get_alias(alias)
+        out[alias] = _version_summary(registry, ref.version, events) if ref else None
+
+    client = registry.client
+    train = _latest_run(client, f"mlcycle/{pipe.name}")
+    out["last_training"] = None
+    if train is not None:
+        versions = client.search_model_versions(f"run_id = '{train.info.run_id}'")
+        out["last_training"] = {
+            "mlflow_run_id": train.info.run_id,
+            "started": _iso(train.info.start_time),
+            "status": train.info.status,
+            "airflow_run_id": train.data.tags.get("airflow.run_id"),
+            "validation": train.data.tags.get(
+                "mlcycle.validation", "not validated (the run stopped earlier)"
+            ),
+            "registered": [
+                f"{v.name} v{v.version}: {v.tags.get('mlcycle.promotion', '-')}" for v in versions
+            ],
+        }
+    store = open_store(settings.artifact_root)
+    recent = [
+        _monitoring_summary(pipe, store, run)
+        for run in _latest_runs(client, f"mlcycle/{pipe.name}/monitoring", RECENT_MONITORING)
+    ]
+    out["last_monitoring"] = recent[0] if recent else None
+    out["recent_monitoring"] = recent
+    out["shadow"] = shadow_state(
+        registry, pipe.config.promotion.shadow_policy, pipe.config.evaluation.primary_metric
+    )
+    return out
+
+def _render_version(label: str, v: dict[str, Any] | None) -> list[str]:
+    if v is None:
+        return [f"{label}: none"]
+    metrics = ", ".join(f"{k}={val:.4f}" for k, val in v["metrics"].items()) or "no holdout metrics"
+    lines = [
+        f"{label}: v{v['version']} ({v['validation']}; {v['promotion'] or '-'})",
+        f"  holdout: {metrics}",
+    ]
+    if v["last_move"]:
+        e = v["last_move"]
+        lines.append(f"  since {e['at']}: {e['action']} by {e['by']} ({e['reason']})")
+    return lines
+
+def render_status(s: dict[str, Any]) -> str:
+    lines = [f"{s['pipeline']} (model {s['model']}, promotion mode {s['promotion_mode']})"]
+    lines += _render_version("champion", s["champion"])
+    lines += _render_version("challenger", s["challenger"])
+    t = s["last_training"]
+    lines.append(
+        "last training: none recorded"
+        if t is None
+        else f"last training: {t['started']} {t['status']} (Airflow run {t['airflow_run_id']}); "
+        f"validation {t['validation']}; registered: {', '.join(t['registered']) or 'nothing'}"
+    )
+    sh = s.get("shadow")
+    if sh:
+        gain = "n/a" if sh["mean_gain"] is None else f"{sh['mean_gain']:+.4f}"
+        lines.append(
+            f"shadow: v{sh['challenger_version']} vs champion v{sh['against_champion']}: "
+            f"{sh['windows_scored']} of {sh['windows_needed']} window(s) scored, {sh['windows_labeled']} labeled, "
+            f"mean gain {gain}; next verdict: {sh['next_verdict']}"
+        )
+        lines.extend(f"  - {r}" for r in sh["reasons"][1:])
+    recent = s.get("recent_monitoring") or []
+    if not recent:
+        lines.append("last monitoring: none recorded")
+    for i, m in enumerate(recent):
+        lines.append(
+            ("last monitoring: " if i == 0 else "  earlier: ")
+            + f"window {m['window']} scored by v{m['model_version']} (Airflow run {m['airflow_run_id']}): "
+            f"{m['verdict']}"
+        )
+        if i == 0:
+            lines.extend(f"  - {r}" for r in m["reasons"])
+    return "\n".join(lines)

@@ -1,0 +1,51 @@
+"""What every step gets: the pipeline, settings, artifact store and the Airflow run it serves."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from mlcycle.adapters.store import ArtifactStore, open_store
+from mlcycle.config.loader import Pipeline, load_pipeline
+from mlcycle.config.settings import Settings, load_settings
+from mlcycle.core.names import record_key
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where a stage runs: the Airflow run that asked for it."""
+
+    dag_id: str
+    run_id: str
+    logical_date: str
+    try_number: int = 1
+    # who started the run (its triggering user, else the scheduler): recorded with every alias move
+    actor: str = "unknown (no Airflow context)"
+
+    def tags(self) -> dict[str, str]:
+        return {
+            "airflow.dag_id": self.dag_id,
+            "airflow.run_id": self.run_id,
+            "airflow.logical_date": self.logical_date,
+            "airflow.try_number": str(self.try_number),
+        }
+
+
+@dataclass(frozen=True)
+class Env:
+    pipe: Pipeline
+    settings: Settings
+    store: ArtifactStore
+    ctx: RunContext
+
+    def record_key(self, name: str) -> str:
+        return record_key(self.ctx.dag_id, self.ctx.run_id, name)
+
+    def publish_json(self, name: str, payload: Any) -> str:
+        data = json.dumps(payload, indent=2, sort_keys=True, default=str).encode()
+        return self.store.publish_bytes(data, self.record_key(name))
+
+def open_env(config_path: str, ctx: RunContext) -> Env:
+    settings = load_settings()
+    return Env(load_pipeline(config_path), settings, open_store(settings.artifact_root), ctx)

@@ -1,0 +1,108 @@
+"""Evaluation: the candidate and the champion scored on the same holdout."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from mlcycle.adapters.sources import load_snapshot, release_freed_memory
+from mlcycle.steps.context import Env
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
+    from mlcycle.steps.threads import compute_threads
+
+    with compute_threads():
+        return _evaluate(env, snapshot, trained)
+
+def _evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
+    import mlflow
+
+    from mlcycle.adapters.model_files import load_sklearn_model
+    from mlcycle.adapters.registry import MlflowRegistry
+    from mlcycle.adapters.tracking import log_plots
+    from mlcycle.core.decisions.promotion import ChampionScore
+    from mlcycle.core.features import evaluation_columns, feature_frame, split_indices, target_values
+    from mlcycle.core.metrics import Predictions, fairness_report, metrics_of, predict_rows, slice_metrics
+    from mlcycle.core.names import CHAMPION
+
+    pipe = env.pipe
+    frame = load_snapshot(env.store, snapshot["key"], evaluation_columns(pipe))
+    _, test_pos = split_indices(pipe, frame)
+    holdout = frame.iloc[test_pos].reset_index(drop=True)
+    del frame  # only the holdout is scored
+    release_freed_memory()
+    X, y = feature_frame(pipe, holdout), target_values(pipe, holdout)
+
+    mlflow.set_tracking_uri(env.settings.tracking_uri)
+    scored = predict_rows(
+        pipe,
+        load_sklearn_model(
+            trained["model_uri"], trained.get("registration_tags"), f"candidate of run {trained['run_id']}"
+        ),
+        X,
+    )  # the holdout, scored once per model
+    candidate = metrics_of(pipe, scored, y)
+
+    registry = MlflowRegistry(pipe.model_name, env.settings.tracking_uri)
+    champ_ref = registry.get_alias(CHAMPION)
+    champion: ChampionScore | None = None
+    champ_scored: Predictions | None = None
+    if champ_ref is not None:
+        champ_tags = registry.version_tags(champ_ref.version)
+        same = (
+            champ_tags.get("mlcycle.snapshot_sha256") == snapshot["sha256"]
+            and champ_tags.get("mlcycle.config_sha256") == pipe.config_sha256
+        )
+        try:
+            champ_model = load_sklearn_model(champ_ref.uri, champ_tags, f"{champ_ref.uri} (champion)")
+            champ_scored = predict_rows(pipe, champ_model, X)
+            champion = ChampionScore(champ_ref.version, metrics_of(pipe, champ_scored, y), None, same)
+        except Exception as exc:  # any failure to score the champion is recorded, and decided on by policy
+            log.warning("champion v%s could not be scored: %s", champ_ref.version, exc)
+            champion = ChampionScore(champ_ref.version, {}, f"{type(exc).__name__}: {exc}"[:500], same)
+            champ_scored = None
+    # the champion's per-slice metrics and fairness figure come from the same holdout rows
+    slices = slice_metrics(pipe, scored, y, holdout, champion=champ_scored)
+    fairness = fairness_report(pipe, scored, y, holdout)
+    if fairness is not None and champ_scored is not None:
+        fairness["champion_value"] = (fairness_report(pipe, champ_scored, y, holdout) or {}).get("value")
+
+    record = {
+        "holdout_rows": len(holdout),
+        "candidate": candidate,
+        "champion": None if champion is None else champion.__dict__,
+        "slices": slices,
+        "fairness": fairness,
+        "primary_metric": pipe.config.evaluation.primary_metric,
+    }
+    with mlflow.start_run(run_id=trained["run_id"]):
+        mlflow.log_metrics({f"test_{k}": v for k, v in candidate.items() if v is not None})
+        if champion is not None:
+            mlflow.log_metrics(
+                {f"champion_test_{k}": v for k, v in champion.metrics.items() if v is not None}
+            )
+        for row in slices:
+            for k, v in (row.get("metrics") or {}).items():
+                if v is not None and k == pipe.config.evaluation.primary_metric:
+                    mlflow.log_metric(f"slice_{row['column']}_{_safe(row['value'])}_{k}", v)
+        if fairness is not None:
+            mlflow.log_metrics(_fairness_metrics(fairness))
+        log_plots(pipe, scored, y)
+        mlflow.log_dict(record, "evaluation/evaluation.json")
+    record["evaluation_uri"] = env.publish_json("evaluation.json", record)
+    return record
+
+def _safe(value: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in value)[:60]
+
+def _fairness_metrics(fairness: dict[str, Any]) -> dict[str, float]:
+    """MLflow metrics of a fairness report: the figure (candidate, champion) and each group's rates."""
+    metric, column = fairness["metric"], _safe(fairness["sensitive"])
+    out = {f"fairness_{metric}": fairness.get("value"), f"champion_fairness_{metric}": fairness.get("champion_value")}
+    for group in fairness["groups"]:
+        for rate in ("positive_rate", "recall", "false_positive_rate"):
+            out[f"fairness_{column}_{_safe(group['value'])}_{rate}"] = group.get(rate)
+    return {k: v for k, v in out.items() if v is not None}

@@ -1,0 +1,4 @@
+"""The monitoring DAG's steps: window, score, drift, decide and act, shadow."""
+
+
+

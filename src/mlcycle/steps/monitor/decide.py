@@ -1,0 +1,144 @@
+"""The window's verdict, recorded; the retrain guard's action, with its ledger in the artifact store."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from mlcycle.config.loader import Pipeline
+from mlcycle.core.decisions.monitoring import alert_text
+from mlcycle.steps.context import Env
+
+log = logging.getLogger(__name__)
+
+
+def window_status_key(pipe: Pipeline, window_key_: str) -> str:
+    return f"monitor/{pipe.name}/windows/{window_key_}.json"
+
+def decide(env: Env, drift: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
+    from mlcycle.core.decisions.monitoring import decide_drift
+
+    pipe = env.pipe
+    quality = scored.get("quality")
+    usable_quality = quality if quality and "metrics" in quality else None
+    verdict = decide_drift(
+        drift["dataset"],
+        drift["domain_classifier"],
+        usable_quality,
+        pipe.config.monitoring,
+        pipe.config.evaluation.primary_metric,
+    )
+    record = {
+        **verdict.to_dict(),
+        "window_key": drift["window_key"],
+        "window_start": drift["window_start"],
+        "window_end": drift["window_end"],
+        "model_version": drift["model_version"],
+        "report_uri": drift["report"]["html_uri"],
+        "dag_id": env.ctx.dag_id,
+        "run_id": env.ctx.run_id,
+        "decided_at": datetime.now(UTC).isoformat(),
+    }
+    data = json.dumps(record, indent=2, sort_keys=True).encode()
+    env.store.publish_bytes(data, window_status_key(pipe, drift["window_key"]))
+    record["decision_uri"] = env.publish_json("decision.json", record)
+    log.info("verdict %s:\n  %s", verdict.status, "\n  ".join(verdict.reasons))
+    return record
+
+def recent_statuses(env: Env, window_end: str, count: int) -> tuple[str, ...]:
+    """Statuses of the ``count`` latest windows ending at or before ``window_end``, oldest first."""
+    keys = env.store.list_keys(f"monitor/{env.pipe.name}/windows")
+    records = [json.loads(env.store.read_bytes(k)) for k in keys if k.endswith(".json")]
+    upto = sorted(
+        (r for r in records if r["window_end"] <= window_end),
+        key=lambda r: (r["window_end"], r["window_start"]),
+    )
+    return tuple(r["status"] for r in upto[-count:])
+
+def last_event(env: Env, kind: str) -> datetime | None:
+    keys = [k for k in env.store.list_keys(f"monitor/{env.pipe.name}/events") if k.endswith(f"-{kind}.json")]
+    if not keys:
+        return None
+    return datetime.fromisoformat(json.loads(env.store.read_bytes(keys[-1]))["at"])
+
+def record_event(env: Env, kind: str, payload: dict[str, Any], now: datetime) -> str:
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    body = {
+        "kind": kind,
+        "at": now.isoformat(),
+        "dag_id": env.ctx.dag_id,
+        "run_id": env.ctx.run_id,
+        **payload,
+    }
+    data = json.dumps(body, indent=2, sort_keys=True, default=str).encode()
+    return env.store.publish_bytes(data, f"monitor/{env.pipe.name}/events/{stamp}-{kind}.json")
+
+def act(
+    env: Env,
+    decision: dict[str, Any],
+    *,
+    active_training_runs: int,
+    is_backfill: bool,
+    retrain_param: bool | None,
+    send_alert: Callable[[str], dict[str, str]],
+    report_link: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Apply the guard to this window's verdict: alert (once per cooldown), request a retrain or not.
+
+    ``send_alert(text)`` delivers on every configured channel and returns ``{channel: error}`` for
+    the channels that failed (a failing channel never stops the others).
+    """
+    from mlcycle.core.decisions.monitoring import GuardState, decide_action
+
+    pipe = env.pipe
+    mon = pipe.config.monitoring
+    notes = pipe.config.notifications
+    now = now or datetime.now(UTC)
+    state = GuardState(
+        recent=recent_statuses(env, decision["window_end"], mon.retrain.of_last_windows),
+        last_retrain_at=last_event(env, "retrain"),
+        last_alert_at=last_event(env, "alert"),
+        active_training_runs=active_training_runs,
+    )
+    action = decide_action(
+        decision["status"],
+        state,
+        mon,
+        now,
+        alerts_enabled="drift" in notes.events and bool(notes.slack_conn_id or notes.email),
+        is_backfill=is_backfill,
+        retrain_param=retrain_param,
+    )
+    record: dict[str, Any] = {
+        **action.to_dict(),
+        "status": decision["status"],
+        "window_key": decision["window_key"],
+        "recent_statuses": list(state.recent),
+        "is_backfill": is_backfill,
+        "allow_retrain_param": retrain_param,
+    }
+    if action.alert:
+        failures = send_alert(alert_text(pipe, decision, report_link))
+        record["alert_failures"] = failures
+        record_event(env, "alert", {"window_key": decision["window_key"], "status": decision["status"]}, now)
+    if action.retrain:
+        record["retrain_dag_id"] = pipe.train_dag_id
+        record["retrain_logical_date"] = decision["window_end"]
+        record_event(
+            env,
+            "retrain",
+            {
+                "window_key": decision["window_key"],
+                "train_dag_id": pipe.train_dag_id,
+                "reasons": decision["reasons"],
+                "allow_retrain_param": retrain_param,
+            },
+            now,
+        )
+    record["action_uri"] = env.publish_json("action.json", record)
+    log.info("action:\n  %s", "\n  ".join(action.reasons))
+    return record

@@ -1,0 +1,148 @@
+"""Drift of a scored window against the champion's reference, and Evidently's report on a sample."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mlcycle.adapters.sources import load_snapshot
+from mlcycle.core.scoring import (
+    CHAMPION_SERVED,
+    FALLBACK,
+    MODEL_PREDICTION,
+    PREDICTION,
+    PROBABILITY,
+    drift_column,
+)
+from mlcycle.steps.context import Env
+from mlcycle.steps.reference import env_version_tags, load_reference
+
+log = logging.getLogger(__name__)
+
+
+def detect_drift(env: Env, window: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
+    """Full-data drift verdicts, the domain classifier, and Evidently's report on a sample."""
+
+    import mlflow
+
+    from mlcycle.adapters.model_files import load_sklearn_model
+    from mlcycle.adapters.registry import VersionRef
+    from mlcycle.adapters.reports import evidently_report
+    from mlcycle.core.drift import dataset_drift, domain_classifier, sample
+
+    pipe = env.pipe
+    feats = pipe.config.data.features
+    cfg = pipe.config.monitoring.drift
+    columns = cfg.columns or feats.all
+    numeric = [c for c in feats.numeric if c in columns]
+    categorical = [c for c in feats.categorical if c in columns]
+    champion = VersionRef(pipe.model_name, scored["model_version"], scored["model_run_id"])
+    output = MODEL_PREDICTION if drift_column(pipe) == PREDICTION else PROBABILITY
+    current = load_snapshot(env.store, scored["predictions_key"], columns=[*columns, output])
+    current = current.rename(columns={output: PREDICTION})  # the reference names it so too
+    by_fallback = scored.get("served_by") == FALLBACK  # a heuristic's outputs are not the champion's drift
+    mlflow.set_tracking_uri(env.settings.tracking_uri)
+    profile, ref_sample, ref_origin = load_reference(
+        env, champion, lambda: load_sklearn_model(champion.uri, env_version_tags(env, champion.version))
+    )
+
+    measured = dataset_drift(
+        profile,
+        current,
+        columns,
+        cfg.column_threshold,
+        cfg.share_threshold,
+        predictions=current[PREDICTION] if cfg.prediction_drift and not by_fallback else None,
+    )
+    domain = None
+    if cfg.domain_classifier:
+        domain = domain_classifier(
+            ref_sample,
+            current,
+            numeric,
+            categorical,
+            cfg.domain_sample_rows,
+            cfg.domain_auc_threshold,
+            cfg.seed,
+        ).to_dict()
+    kind = profile.get("prediction_kind", "numeric")
+    rep_num = numeric + ([PREDICTION] if kind == "numeric" else [])
+    rep_cat = categorical + ([PREDICTION] if kind == "categorical" else [])
+    cur_sample = sample(current, cfg.report_sample_rows, cfg.seed)
+    ref_rep = sample(ref_sample, cfg.report_sample_rows, cfg.seed)
+    with tempfile.TemporaryDirectory(prefix="mlcycle-drift-") as tmp:
+        html = Path(tmp) / "drift_report.html"
+        report = evidently_report(
+            ref_rep, cur_sample, rep_num, rep_cat, str(html), cfg.column_threshold, cfg.share_threshold
+        )
+        html_uri = env.store.publish_file(html, env.record_key("drift_report.html"))
+        json_uri = env.publish_json("drift_report.json", report)
+        record = {
+            "window_key": window["window_key"],
+            "window_start": window["window_start"],
+            "window_end": window["window_end"],
+            "rows": len(current),
+            "model_version": champion.version,
+            "reference": {"rows": profile["rows"], "origin": ref_origin},
+            "dataset": measured.to_dict(),
+            "domain_classifier": domain,
+            "report": {
+                "html_uri": html_uri,
+                "json_uri": json_uri,
+                "current_sample_rows": len(cur_sample),
+                "reference_sample_rows": len(ref_rep),
+                "note": "Evidently's report is computed on these samples; the verdicts above on every row",
+            },
+        }
+        record["mlflow_run_id"] = _log_monitoring_run(env, record, html, report, scored)
+    record["drift_uri"] = env.publish_json("drift.json", record)
+    log.info(
+        "drift: share %.2f (%s), domain AUC %s, report %s",
+        measured.share,
+        ", ".join(measured.drifted_columns) or "no column drifted",
+        domain["auc"] if domain else "n/a",
+        html_uri,
+    )
+    return record
+
+def _log_monitoring_run(
+    env: Env, record: dict[str, Any], html: Any, report: dict[str, Any], scored: dict[str, Any]
+) -> str:
+    import mlflow
+
+    from mlcycle.adapters.tracking import experiment_id
+
+    pipe = env.pipe
+    exp = experiment_id(pipe, env.settings.tracking_uri, env.settings.mlflow_artifact_root, "monitoring")
+    metrics: dict[str, float] = {"drift_share": record["dataset"]["share"], "rows": float(record["rows"])}
+    for col in record["dataset"]["columns"]:
+        if col["score"] is not None:
+            metrics[f"drift_{col['column']}"] = col["score"]
+    pred = record["dataset"].get("prediction")
+    if pred and pred["score"] is not None:
+        metrics["drift_prediction"] = pred["score"]
+    if record["domain_classifier"]:
+        metrics["domain_auc"] = record["domain_classifier"]["auc"]
+    quality = scored.get("quality") or {}
+    for k, v in (quality.get("metrics") or {}).items():
+        if v is not None:
+            metrics[f"window_{k}"] = v
+    tags = {
+        "mlcycle.pipeline": pipe.name,
+        "mlcycle.window": record["window_key"],
+        "mlcycle.model_version": str(record["model_version"]),
+        "mlcycle.predictions_uri": scored["predictions_uri"],
+        "mlcycle.served_by": str(scored.get("served_by", CHAMPION_SERVED)),
+        **env.ctx.tags(),
+    }
+    fallback = scored.get("fallback") or {}
+    if fallback.get("used"):
+        tags["mlcycle.fallback_reason"] = str(fallback.get("reason"))[:4000]
+    with mlflow.start_run(experiment_id=exp, run_name=f"{record['window_key']}", tags=tags) as run:
+        mlflow.log_metrics(metrics)
+        mlflow.log_artifact(str(html), "drift")
+        mlflow.log_dict(report, "drift/drift_report.json")
+        mlflow.log_dict({k: v for k, v in record.items() if k != "report"}, "drift/drift.json")
+        return str(run.info.run_id)

@@ -1,0 +1,121 @@
+"""The drift reference: feature statistics of the training snapshot and the model's outputs, stored with the model."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlcycle.adapters.sources import load_snapshot
+from mlcycle.config.loader import Pipeline
+from mlcycle.core.scoring import PREDICTION, drift_output, predict, prediction_kind
+from mlcycle.errors import MlcycleError
+from mlcycle.steps.context import Env
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+
+REFERENCE_DIR = "reference"
+
+
+@dataclass(frozen=True)
+class ReferenceInputs:
+    """What the reference needs from the training snapshot, taken before the model is fitted (so the
+    snapshot can be freed first): feature statistics of every row and the rows the model will score."""
+
+    profile: dict[str, Any]
+    scored: pd.DataFrame
+
+def reference_inputs(pipe: Pipeline, X: pd.DataFrame) -> ReferenceInputs:
+    """Feature statistics of every row of ``X`` (the feature frame) and a seeded sample of at most
+    ``drift.prediction_reference_rows`` rows for the model's output profile (the profile records how many)."""
+    from mlcycle.core.drift import build_profile, sample
+
+    feats = pipe.config.data.features
+    drift_cfg = pipe.config.monitoring.drift
+    scored = sample(X, max(drift_cfg.prediction_reference_rows, _ref_sample_rows(pipe)), drift_cfg.seed)
+    return ReferenceInputs(build_profile(X, feats.numeric, feats.categorical), scored.copy())
+
+def complete_reference(pipe: Pipeline, model: Any, inputs: ReferenceInputs) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The reference profile and fixed-size sample, with the fitted model's output on the sampled rows."""
+    import pandas as pd
+
+    from mlcycle.core.drift import prediction_profile, sample
+
+    scored = inputs.scored
+    out = pd.Series(drift_output(pipe, predict(pipe, model, scored)), index=scored.index)
+    profile = {**inputs.profile, "prediction": prediction_profile(out, prediction_kind(pipe))}
+    profile["prediction_kind"] = prediction_kind(pipe)
+    seed = pipe.config.monitoring.drift.seed
+    ref_sample = sample(scored.assign(**{PREDICTION: out}), _ref_sample_rows(pipe), seed).reset_index(drop=True)
+    return profile, ref_sample
+
+def _ref_sample_rows(pipe: Pipeline) -> int:
+    drift_cfg = pipe.config.monitoring.drift
+    return max(drift_cfg.report_sample_rows, drift_cfg.domain_sample_rows)
+
+def build_reference(pipe: Pipeline, model: Any, frame: pd.DataFrame) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Reference statistics of the training snapshot and a fixed-size sample, both with predictions.
+
+    Feature statistics use every row; the model's output is profiled on a seeded sample of at most
+    ``drift.prediction_reference_rows`` rows (the profile records how many).
+    """
+    from mlcycle.core.features import feature_frame
+
+    return complete_reference(pipe, model, reference_inputs(pipe, feature_frame(pipe, frame)))
+
+def log_reference(profile: dict[str, Any], ref_sample: pd.DataFrame) -> None:
+    """Store the reference with the model: artifacts ``reference/`` of the active MLflow run."""
+
+    import mlflow
+
+    with tempfile.TemporaryDirectory(prefix="mlcycle-ref-") as tmp:
+        (Path(tmp) / "profile.json").write_text(json.dumps(profile))
+        ref_sample.to_parquet(Path(tmp) / "sample.parquet", index=False)
+        mlflow.log_artifacts(tmp, REFERENCE_DIR)
+
+def load_reference(
+    env: Env, champion: Any, load_model: Callable[[], Any]
+) -> tuple[dict[str, Any], pd.DataFrame, str]:
+    """The champion's reference (profile, sample, where from). Models trained before references were
+    stored get one computed from their training snapshot and logged to their run, once."""
+
+    import mlflow
+    import pandas as pd
+
+    mlflow.set_tracking_uri(env.settings.tracking_uri)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no progress bars in task logs
+    with tempfile.TemporaryDirectory(prefix="mlcycle-ref-") as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(
+                run_id=champion.run_id, artifact_path=REFERENCE_DIR, dst_path=tmp
+            )
+            profile = json.loads((Path(local) / "profile.json").read_text())
+            return profile, pd.read_parquet(Path(local) / "sample.parquet"), "stored with the model"
+        except (OSError, mlflow.exceptions.MlflowException) as exc:
+            log.warning("champion v%s has no stored reference (%s); computing it", champion.version, exc)
+    tags = env_version_tags(env, champion.version)
+    sha = tags.get("mlcycle.snapshot_sha256")
+    if not sha:
+        raise MlcycleError(
+            f"champion v{champion.version} of {env.pipe.model_name!r} has no mlcycle.snapshot_sha256 tag, "
+            "so its training data is unknown; retrain it with the training DAG"
+        )
+    frame = load_snapshot(env.store, f"snapshots/{env.pipe.name}/{sha}.parquet")
+    profile, ref_sample = build_reference(env.pipe, load_model(), frame)
+    with mlflow.start_run(run_id=champion.run_id):
+        log_reference(profile, ref_sample)
+    return profile, ref_sample, "computed from the training snapshot"
+
+def env_version_tags(env: Env, version: str) -> dict[str, str]:
+    from mlcycle.adapters.registry import MlflowRegistry
+
+    return MlflowRegistry(env.pipe.model_name, env.settings.tracking_uri).version_tags(version)

@@ -1,0 +1,42 @@
+"""The validation gate as a step: decide on the evaluation record, record the decision."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from mlcycle.steps.context import Env
+
+log = logging.getLogger(__name__)
+
+
+def validate_model(
+    env: Env, evaluation: dict[str, Any], trained: dict[str, Any], force: bool
+) -> dict[str, Any]:
+    """Decide on the full evaluation record (XCom carries only its summary, not slices or fairness)."""
+    import mlflow
+
+    from mlcycle.core.decisions.promotion import ChampionScore, decide_promotion
+
+    full = json.loads(env.store.read_bytes(env.record_key("evaluation.json")))
+    champ = full.get("champion")
+    champion = ChampionScore(**champ) if champ else None
+    decision = decide_promotion(
+        full["candidate"],
+        champion,
+        env.pipe.config.evaluation,
+        force=force,
+        slices=full.get("slices"),
+        fairness=full.get("fairness"),
+    )
+    record = decision.to_dict()
+    mlflow.set_tracking_uri(env.settings.tracking_uri)
+    with mlflow.start_run(run_id=trained["run_id"]):
+        mlflow.set_tags(
+            {"mlcycle.validation": decision.verdict, "mlcycle.forced": str(decision.forced).lower()}
+        )
+        mlflow.log_dict(record, "evaluation/decision.json")
+    record["decision_uri"] = env.publish_json("decision.json", record)
+    log.info("validation %s:\n  %s", decision.verdict, "\n  ".join(decision.reasons))
+    return record
