@@ -89,12 +89,14 @@ def _call_step(env: Any, step: str, inputs: dict[str, Any]) -> Any:
     if step == "check_data":
         return check_data(env, inputs["snapshot"])
     if step == "train":
-        return train(env, inputs["snapshot"])
+        return train(env, inputs["snapshot"], inputs["checks"])
     if step == "evaluate":
         return evaluate(env, inputs["snapshot"], inputs["trained"])
     if step == "validate_model":
         return validate_model(env, inputs["evaluation"], inputs["trained"], False)
-    return register_and_promote(env, inputs["trained"], inputs["snapshot"], inputs["decision"], False)
+    return register_and_promote(
+        env, inputs["trained"], inputs["snapshot"], inputs["checks"], inputs["evaluation"], inputs["decision"], False
+    )
 
 
 def _run_child(step: str, config: Path, inputs: dict[str, Any], env: dict[str, str], workdir: Path) -> dict[str, Any]:
@@ -152,7 +154,13 @@ def measure(
                 )
                 if res.get("failed"):
                     break
-                key = {"ingest": "snapshot", "train": "trained", "evaluate": "evaluation", "validate_model": "decision"}
+                key = {
+                    "ingest": "snapshot",
+                    "check_data": "checks",
+                    "train": "trained",
+                    "evaluate": "evaluation",
+                    "validate_model": "decision",
+                }
                 if step in key:
                     upstream[key[step]] = res["result"]
     finally:

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from mlcycle.adapters.registry import MlflowRegistry, VersionRef, clear_challenger, promote, set_challenger
+from mlcycle.adapters.tracking import Tracking
 from mlcycle.config.loader import Pipeline
 from mlcycle.core.decisions.promotion import decision_tags
 from mlcycle.core.features import feature_frame
@@ -37,7 +38,7 @@ def store(demo_pipeline: Pipeline, churn_frame: pd.DataFrame, mlflow_store: Mlfl
         snapshot = {"uri": f"/snap/{i}.parquet", "sha256": f"{i}" * 64, "rows": len(frame)}
         runs.append(
             train_model(
-                demo_pipeline, frame, snapshot, CTX, mlflow_store.tracking_uri, mlflow_store.artifact_root
+                demo_pipeline, frame, snapshot, CTX, Tracking(mlflow_store.tracking_uri, mlflow_store.artifact_root)
             )
         )
     return Store(mlflow_store.tracking_uri, tuple(runs))

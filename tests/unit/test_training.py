@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlcycle.adapters.tracking import Tracking
 from mlcycle.config.estimators import CLASSIFICATION, ESTIMATORS
 from mlcycle.config.loader import Pipeline
 from mlcycle.core.features import feature_frame, split_indices, target_values
@@ -269,7 +270,7 @@ def trained(demo_pipeline: Pipeline, churn_frame: pd.DataFrame, mlflow_store: Ml
     tracking_uri, artifact_root = mlflow_store.tracking_uri, mlflow_store.artifact_root
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLCYCLE_GIT_COMMIT", "0123abcd")
-        result = train_model(demo_pipeline, churn_frame, snapshot, CTX, tracking_uri, artifact_root)
+        result = train_model(demo_pipeline, churn_frame, snapshot, CTX, Tracking(tracking_uri, artifact_root))
     return Trained(result, tracking_uri, artifact_root, snapshot)
 
 
@@ -349,18 +350,20 @@ def test_second_training_reuses_the_experiment(
 ) -> None:
     small = churn_frame.iloc[:400]
     again = train_model(
-        demo_pipeline, small, trained.snapshot, CTX, trained.tracking_uri, trained.artifact_root
+        demo_pipeline, small, trained.snapshot, CTX, Tracking(trained.tracking_uri, trained.artifact_root)
     )
     assert again.experiment_id == trained.result.experiment_id
     assert again.run_id != trained.result.run_id
     assert (again.train_rows, again.test_rows) == (320, 80)
 
 
-def test_single_class_training_split_is_refused(demo_pipeline: Pipeline, churn_frame: pd.DataFrame) -> None:
+def test_single_class_training_split_is_refused(
+    demo_pipeline: Pipeline, churn_frame: pd.DataFrame, mlflow_store: MlflowStore
+) -> None:
     frame = churn_frame.iloc[:200].copy()
     frame["churned"] = 0
     with pytest.raises(TrainingError, match=r"target column 'churned' has a single class \(\[0\]\)"):
-        train_model(demo_pipeline, frame, {"uri": "u", "sha256": "s", "rows": 200}, CTX, "sqlite:///x", "y")
+        train_model(demo_pipeline, frame, {"uri": "u", "sha256": "s", "rows": 200}, CTX, Tracking(mlflow_store.tracking_uri, mlflow_store.artifact_root))
 
 
 def test_run_context_tags_are_strings() -> None:

@@ -153,7 +153,6 @@ def dump_json(payload: Any) -> tuple[str, str]:
 def load_sklearn_model(model_uri: str, tags: dict[str, str] | None = None, label: str | None = None) -> Any:
     """The model at ``model_uri``, its files checked against the checksum ``tags`` recorded at
     training, deserialized by skops with the type allow-list only (see ``mlcycle.adapters.model_files``)."""
-    from mlcycle.adapters.model_files import load_verified_model
 
     return load_verified_model(model_uri, tags, label or model_uri)
 
@@ -172,18 +171,25 @@ def trusted_types(model: Any) -> list[str]:
         raise TrainingError(f"the fitted model contains types skops should not trust: {foreign}")
     return types
 
-def _log_model(estimator: Any, signature: Any, example: Any) -> Any:
+def log_sklearn_model(estimator: Any, example: Any) -> str:
+    """Log the fitted ``estimator`` into the active run as skops (its types allow-listed), with its
+    signature and input example taken from ``example`` rows; return the model's URI."""
     import mlflow.sklearn
+    from mlflow.models import infer_signature
 
-    return mlflow.sklearn.log_model(
-        sk_model=estimator,
-        name=MODEL_ARTIFACT,
-        signature=signature,
-        input_example=example,
-        serialization_format="skops",
-        skops_trusted_types=trusted_types(estimator),
-        pip_requirements=_pip_requirements(),
-    )
+    signature = infer_signature(example, estimator.predict(example))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        info = mlflow.sklearn.log_model(
+            sk_model=estimator,
+            name=MODEL_ARTIFACT,
+            signature=signature,
+            input_example=example,
+            serialization_format="skops",
+            skops_trusted_types=trusted_types(estimator),
+            pip_requirements=_pip_requirements(),
+        )
+    return str(info.model_uri)
 
 def _pip_requirements() -> list[str]:
     from importlib.metadata import version

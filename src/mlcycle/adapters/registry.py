@@ -32,6 +32,22 @@ class VersionRef:
     def uri(self) -> str:
         return f"models:/{self.name}/{self.version}"
 
+@dataclass(frozen=True)
+class VersionInfo:
+    """A registered version as ops read it back."""
+
+    name: str
+    version: str
+    run_id: str | None
+    tags: dict[str, str]
+    source: str | None
+    created_ms: int | None
+
+
+def _version_info(mv: Any) -> VersionInfo:
+    return VersionInfo(mv.name, str(mv.version), mv.run_id, dict(mv.tags), mv.source, mv.creation_timestamp)
+
+
 class ModelRegistry(Protocol):
     def get_alias(self, alias: str) -> VersionRef | None: ...
     def register(self, run_id: str, model_uri: str, tags: dict[str, str]) -> VersionRef: ...
@@ -103,6 +119,19 @@ class MlflowRegistry:
 
     def version_tags(self, version: str) -> dict[str, str]:
         return dict(self.client.get_model_version(self.name, version).tags)
+
+    def version_info(self, version: str) -> VersionInfo | None:
+        """The version, or None when the model has no such version (or the registry cannot find it)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return _version_info(self.client.get_model_version(self.name, version))
+        except MlflowException:
+            return None
+
+    def versions_of_run(self, run_id: str) -> list[VersionInfo]:
+        """Every registered version (of any model) made from ``run_id``."""
+        return [_version_info(mv) for mv in self.client.search_model_versions(f"run_id = '{run_id}'")]
 
     @contextmanager
     def locked(self, owner: str, wait_seconds: float = LOCK_WAIT_SECONDS) -> Iterator[None]:

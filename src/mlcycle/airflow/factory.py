@@ -94,24 +94,19 @@ def build_training_dag(pipe: Pipeline) -> DAG:
                 return check_data(open_env(config_path, _run_context()[0]), snapshot)
 
         @task(task_id="train")
-        def train_task(snapshot: dict[str, Any]) -> dict[str, Any]:
+        def train_task(snapshot: dict[str, Any], checks: dict[str, Any]) -> dict[str, Any]:
             from mlcycle.steps.context import open_env
             from mlcycle.steps.train import train
 
             with _no_retry_for_bad_data():
-                return train(open_env(config_path, _run_context()[0]), snapshot)
+                return train(open_env(config_path, _run_context()[0]), snapshot, checks)
 
         @task(task_id="evaluate")
         def evaluate_task(snapshot: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
             from mlcycle.steps.context import open_env
             from mlcycle.steps.evaluate import evaluate
 
-            record = evaluate(open_env(config_path, _run_context()[0]), snapshot, trained)
-            return {
-                "evaluation_uri": record["evaluation_uri"],
-                "candidate": record["candidate"],
-                "champion": record["champion"],
-            }
+            return evaluate(open_env(config_path, _run_context()[0]), snapshot, trained)
 
         @task(task_id="validate_model")
         def validate_task(evaluation: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
@@ -125,23 +120,26 @@ def build_training_dag(pipe: Pipeline) -> DAG:
 
         @task(task_id="register_and_promote")
         def promote_task(
-            trained: dict[str, Any], snapshot: dict[str, Any], decision: dict[str, Any]
+            trained: dict[str, Any],
+            snapshot: dict[str, Any],
+            checks: dict[str, Any],
+            evaluation: dict[str, Any],
+            decision: dict[str, Any],
         ) -> dict[str, Any]:
             from mlcycle.steps.context import open_env
             from mlcycle.steps.promote import register_and_promote
 
             skip = bool(get_current_context()["params"].get("skip_promotion"))
             return register_and_promote(
-                open_env(config_path, _run_context()[0]), trained, snapshot, decision, skip
+                open_env(config_path, _run_context()[0]), trained, snapshot, checks, evaluation, decision, skip
             )
 
         snapshot = ingest_task()
         checks = check_data_task(snapshot)
-        trained = train_task(snapshot)
-        checks >> trained
+        trained = train_task(snapshot, checks)
         evaluation = evaluate_task(snapshot, trained)
         decision = validate_task(evaluation, trained)
-        promote_task(trained, snapshot, decision)
+        promote_task(trained, snapshot, checks, evaluation, decision)
     attach_links(dag)
     place_tasks(dag, cfg.execution)
     return dag

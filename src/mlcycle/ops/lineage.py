@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
-from pathlib import Path
 from typing import Any
 
+from mlcycle.adapters.wiring import open_tracking
 from mlcycle.config.loader import Pipeline
 from mlcycle.config.settings import Settings
 from mlcycle.core.events import recorded_reasons
@@ -32,31 +31,22 @@ LINEAGE_REQUIRED = (
     "replaced",
 )
 
-def _artifact_text(client: Any, run_id: str, path: str) -> str | None:
-    from mlflow.exceptions import MlflowException
-
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            local = client.download_artifacts(run_id, path, tmp)
-        except (MlflowException, OSError):
-            return None
-        return Path(local).read_text()
-
 def lineage(pipe: Pipeline, settings: Settings, version: str) -> dict[str, Any]:
     """What a version was trained from and by, as recorded at training time."""
     registry = _registry(pipe, settings)
     tags = _version_tags(registry, str(version))
-    mv = registry.client.get_model_version(registry.name, str(version))
-    if not mv.run_id:
+    tracking = open_tracking(settings)
+    mv = registry.version_info(str(version))
+    if mv is None or not mv.run_id:
         raise PromotionError(
             f"{registry.name} v{version} has no MLflow run: it was not registered by mlcycle"
         )
-    run = registry.client.get_run(mv.run_id)
-    rt = run.data.tags
+    run = tracking.run_info(mv.run_id)
+    rt = run.tags
     trained_pipeline = rt.get("mlcycle.pipeline", pipe.name)
-    config_text = _artifact_text(registry.client, mv.run_id, f"config/{trained_pipeline}.yaml")
-    packages = _artifact_text(registry.client, mv.run_id, "lineage/packages.json")
-    checks = _artifact_text(registry.client, mv.run_id, "lineage/data_checks.json")
+    config_text = tracking.artifact_text(mv.run_id, f"config/{trained_pipeline}.yaml")
+    packages = tracking.artifact_text(mv.run_id, "lineage/packages.json")
+    checks = tracking.artifact_text(mv.run_id, "lineage/data_checks.json")
     recorded_sha = rt.get("mlcycle.config_sha256")
     replaced = tags.get("mlcycle.replaced")
     if replaced is None:
@@ -65,7 +55,7 @@ def lineage(pipe: Pipeline, settings: Settings, version: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "model": registry.name,
         "version": str(version),
-        "registered_at": _iso(mv.creation_timestamp),
+        "registered_at": _iso(mv.created_ms),
         "validation": tags.get("mlcycle.validation"),
         "validation_reasons": recorded_reasons(tags),
         "snapshot_uri": rt.get("mlcycle.snapshot_uri"),
@@ -88,7 +78,7 @@ def lineage(pipe: Pipeline, settings: Settings, version: str) -> dict[str, Any]:
         "airflow_run_id": rt.get("airflow.run_id"),
         "airflow_logical_date": rt.get("airflow.logical_date"),
         "mlflow_run_id": mv.run_id,
-        "mlflow_experiment_id": run.info.experiment_id,
+        "mlflow_experiment_id": run.experiment_id,
         "model_source": mv.source,
         "replaced": replaced,
     }

@@ -6,6 +6,7 @@ import getpass
 from typing import Any
 
 from mlcycle.adapters.registry import CHALLENGER, CHAMPION, MlflowRegistry, promote
+from mlcycle.adapters.wiring import open_registry
 from mlcycle.config.loader import Pipeline
 from mlcycle.config.settings import Settings
 from mlcycle.core.events import alias_event, is_validated, recorded_reasons
@@ -19,18 +20,16 @@ def cli_actor() -> str:
         return "unknown user"
 
 def _registry(pipe: Pipeline, settings: Settings) -> MlflowRegistry:
-    return MlflowRegistry(pipe.model_name, settings.tracking_uri)
+    return open_registry(settings, pipe.model_name)
 
 def _version_tags(registry: MlflowRegistry, version: str) -> dict[str, str]:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return registry.version_tags(version)
-    except MlflowException as exc:
+    info = registry.version_info(version)
+    if info is None:
         raise PromotionError(
             f"model {registry.name!r} has no version {version!r}; `mlcycle history` and `mlcycle status` "
             "list the versions that exist"
-        ) from exc
+        )
+    return info.tags
 
 def previous_champion(registry: MlflowRegistry, current: str) -> str | None:
     """The champion before ``current``: the version its latest promotion (not a rollback) replaced,

@@ -7,16 +7,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlcycle.adapters.registry import CHALLENGER, CHAMPION, MlflowRegistry
+from mlcycle.adapters.tracking import RunInfo, Tracking
+from mlcycle.adapters.wiring import open_store, open_tracking
 from mlcycle.config.loader import Pipeline
 from mlcycle.config.settings import Settings
+from mlcycle.errors import PromotionError
 from mlcycle.ops.moves import _registry
 
 
-def _version_summary(registry: MlflowRegistry, version: str, events: list[dict[str, Any]]) -> dict[str, Any]:
-    mv = registry.client.get_model_version(registry.name, version)
+def _version_summary(
+    registry: MlflowRegistry, tracking: Tracking, version: str, events: list[dict[str, Any]]
+) -> dict[str, Any]:
+    mv = registry.version_info(version)
+    if mv is None:
+        raise PromotionError(f"model {registry.name!r} has no version {version!r} (an alias points at it)")
     metrics: dict[str, float] = {}
     if mv.run_id:
-        run_metrics = registry.client.get_run(mv.run_id).data.metrics
+        run_metrics = tracking.run_info(mv.run_id).metrics
         metrics = {
             k.removeprefix("test_"): v for k, v in sorted(run_metrics.items()) if k.startswith("test_")
         }
@@ -31,35 +38,24 @@ def _version_summary(registry: MlflowRegistry, version: str, events: list[dict[s
         "last_move": moved[-1] if moved else None,
     }
 
-def _latest_runs(client: Any, experiment_name: str, count: int = 1) -> list[Any]:
-    exp = client.get_experiment_by_name(experiment_name)
-    if exp is None:
-        return []
-    return list(
-        client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=count)
-    )
-
-def _latest_run(client: Any, experiment_name: str) -> Any | None:
-    runs = _latest_runs(client, experiment_name)
-    return runs[0] if runs else None
 
 RECENT_MONITORING = 5
 
-def _monitoring_summary(pipe: Pipeline, store: Any, run: Any) -> dict[str, Any]:
+def _monitoring_summary(pipe: Pipeline, store: Any, run: RunInfo) -> dict[str, Any]:
     from mlcycle.steps.monitor.decide import window_status_key
 
-    window = run.data.tags.get("mlcycle.window", "")
+    window = run.tags.get("mlcycle.window", "")
     try:
         verdict = json.loads(store.read_bytes(window_status_key(pipe, window)))
     except Exception as exc:  # the verdict is written by a later task; a run can stop before it
         verdict = {"status": f"no decision recorded ({type(exc).__name__})", "reasons": []}
     return {
-        "mlflow_run_id": run.info.run_id,
-        "started": _iso(run.info.start_time),
+        "mlflow_run_id": run.run_id,
+        "started": _iso(run.start_time),
         "window": window,
-        "model_version": run.data.tags.get("mlcycle.model_version"),
-        "airflow_run_id": run.data.tags.get("airflow.run_id"),
-        "drift_share": run.data.metrics.get("drift_share"),
+        "model_version": run.tags.get("mlcycle.model_version"),
+        "airflow_run_id": run.tags.get("airflow.run_id"),
+        "drift_share": run.metrics.get("drift_share"),
         "verdict": verdict.get("status"),
         "reasons": verdict.get("reasons", []),
     }
@@ -70,10 +66,10 @@ def _iso(ms: int | None) -> str | None:
 def status(pipe: Pipeline, settings: Settings) -> dict[str, Any]:
     """Champion, challenger, their metrics, the challenger's shadow comparison, and the last training
     and monitoring runs."""
-    from mlcycle.adapters.store import open_store
     from mlcycle.steps.monitor.shadow import shadow_state
 
     registry = _registry(pipe, settings)
+    tracking = open_tracking(settings)
     events = registry.history()
     out: dict[str, Any] = {
         "pipeline": pipe.name,
@@ -82,29 +78,29 @@ def status(pipe: Pipeline, settings: Settings) -> dict[str, Any]:
     }
     for alias in (CHAMPION, CHALLENGER):
         ref = registry.get_alias(alias)
-        out[alias] = _version_summary(registry, ref.version, events) if ref else None
+        out[alias] = _version_summary(registry, tracking, ref.version, events) if ref else None
 
-    client = registry.client
-    train = _latest_run(client, f"mlcycle/{pipe.name}")
+    trainings = tracking.latest_runs(f"mlcycle/{pipe.name}")
     out["last_training"] = None
-    if train is not None:
-        versions = client.search_model_versions(f"run_id = '{train.info.run_id}'")
+    if trainings:
+        train = trainings[0]
+        versions = registry.versions_of_run(train.run_id)
         out["last_training"] = {
-            "mlflow_run_id": train.info.run_id,
-            "started": _iso(train.info.start_time),
-            "status": train.info.status,
-            "airflow_run_id": train.data.tags.get("airflow.run_id"),
-            "validation": train.data.tags.get(
+            "mlflow_run_id": train.run_id,
+            "started": _iso(train.start_time),
+            "status": train.status,
+            "airflow_run_id": train.tags.get("airflow.run_id"),
+            "validation": train.tags.get(
                 "mlcycle.validation", "not validated (the run stopped earlier)"
             ),
             "registered": [
                 f"{v.name} v{v.version}: {v.tags.get('mlcycle.promotion', '-')}" for v in versions
             ],
         }
-    store = open_store(settings.artifact_root)
+    store = open_store(settings)
     recent = [
         _monitoring_summary(pipe, store, run)
-        for run in _latest_runs(client, f"mlcycle/{pipe.name}/monitoring", RECENT_MONITORING)
+        for run in tracking.latest_runs(f"mlcycle/{pipe.name}/monitoring", RECENT_MONITORING)
     ]
     out["last_monitoring"] = recent[0] if recent else None
     out["recent_monitoring"] = recent

@@ -138,8 +138,7 @@ def _validate(pipe: Pipeline, frame: pd.DataFrame, gx: Any) -> tuple[CheckResult
 
 
 def check_data(env: Env, snapshot: dict[str, Any]) -> dict[str, Any]:
-    from mlcycle.steps.check_data import run_checks
-
+    """Run the suite on the snapshot; publish the full report; fail loudly when it does not pass."""
     frame = load_snapshot(env.store, snapshot["key"])
     result, full = run_checks(env.pipe, frame)
     report_uri = env.publish_json(
@@ -151,4 +150,4 @@ def check_data(env: Env, snapshot: dict[str, Any]) -> dict[str, Any]:
             f"{env.pipe.path}: data checks failed on snapshot {snapshot['uri']}:\n{result.summary()}\n"
             f"full report: {report_uri}"
         )
-    return {"success": True, "summary": result.summary(), "report_uri": report_uri}
+    return {"success": True, "summary": result.summary(), "report_uri": report_uri, "result": result.to_dict()}

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-from mlcycle.adapters.store import ArtifactStore, open_store
+from mlcycle.adapters.store import ArtifactStore
+from mlcycle.adapters.wiring import open_registry, open_store, open_tracking
 from mlcycle.config.loader import Pipeline, load_pipeline
 from mlcycle.config.settings import Settings, load_settings
 from mlcycle.core.names import record_key
+
+if TYPE_CHECKING:
+    from mlcycle.adapters.registry import MlflowRegistry
+    from mlcycle.adapters.tracking import Tracking
 
 
 @dataclass(frozen=True)
@@ -34,10 +40,20 @@ class RunContext:
 
 @dataclass(frozen=True)
 class Env:
+    """A step's pipeline, settings and run, with the adapters the settings choose (built on first use)."""
+
     pipe: Pipeline
     settings: Settings
     store: ArtifactStore
     ctx: RunContext
+
+    @cached_property
+    def tracking(self) -> Tracking:
+        return open_tracking(self.settings)
+
+    @cached_property
+    def registry(self) -> MlflowRegistry:
+        return open_registry(self.settings, self.pipe.model_name)
 
     def record_key(self, name: str) -> str:
         return record_key(self.ctx.dag_id, self.ctx.run_id, name)
@@ -48,4 +64,4 @@ class Env:
 
 def open_env(config_path: str, ctx: RunContext) -> Env:
     settings = load_settings()
-    return Env(load_pipeline(config_path), settings, open_store(settings.artifact_root), ctx)
+    return Env(load_pipeline(config_path), settings, open_store(settings), ctx)

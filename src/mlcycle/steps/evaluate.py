@@ -18,15 +18,12 @@ def evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> dic
         return _evaluate(env, snapshot, trained)
 
 def _evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
-    import mlflow
-
     from mlcycle.adapters.model_files import load_sklearn_model
-    from mlcycle.adapters.registry import MlflowRegistry
-    from mlcycle.adapters.tracking import log_plots
     from mlcycle.core.decisions.promotion import ChampionScore
     from mlcycle.core.features import evaluation_columns, feature_frame, split_indices, target_values
     from mlcycle.core.metrics import Predictions, fairness_report, metrics_of, predict_rows, slice_metrics
     from mlcycle.core.names import CHAMPION
+    from mlcycle.core.plots import holdout_figures
 
     pipe = env.pipe
     frame = load_snapshot(env.store, snapshot["key"], evaluation_columns(pipe))
@@ -36,7 +33,7 @@ def _evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> di
     release_freed_memory()
     X, y = feature_frame(pipe, holdout), target_values(pipe, holdout)
 
-    mlflow.set_tracking_uri(env.settings.tracking_uri)
+    tracking = env.tracking
     scored = predict_rows(
         pipe,
         load_sklearn_model(
@@ -46,7 +43,7 @@ def _evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> di
     )  # the holdout, scored once per model
     candidate = metrics_of(pipe, scored, y)
 
-    registry = MlflowRegistry(pipe.model_name, env.settings.tracking_uri)
+    registry = env.registry
     champ_ref = registry.get_alias(CHAMPION)
     champion: ChampionScore | None = None
     champ_scored: Predictions | None = None
@@ -78,20 +75,21 @@ def _evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> di
         "fairness": fairness,
         "primary_metric": pipe.config.evaluation.primary_metric,
     }
-    with mlflow.start_run(run_id=trained["run_id"]):
-        mlflow.log_metrics({f"test_{k}": v for k, v in candidate.items() if v is not None})
+    with tracking.run(trained["run_id"]) as run:
+        run.log_metrics({f"test_{k}": v for k, v in candidate.items() if v is not None})
         if champion is not None:
-            mlflow.log_metrics(
+            run.log_metrics(
                 {f"champion_test_{k}": v for k, v in champion.metrics.items() if v is not None}
             )
         for row in slices:
             for k, v in (row.get("metrics") or {}).items():
                 if v is not None and k == pipe.config.evaluation.primary_metric:
-                    mlflow.log_metric(f"slice_{row['column']}_{_safe(row['value'])}_{k}", v)
+                    run.log_metric(f"slice_{row['column']}_{_safe(row['value'])}_{k}", v)
         if fairness is not None:
-            mlflow.log_metrics(_fairness_metrics(fairness))
-        log_plots(pipe, scored, y)
-        mlflow.log_dict(record, "evaluation/evaluation.json")
+            run.log_metrics(_fairness_metrics(fairness))
+        for name, figure in holdout_figures(pipe, scored, y):
+            run.log_figure(figure, name)
+        run.log_dict(record, "evaluation/evaluation.json")
     record["evaluation_uri"] = env.publish_json("evaluation.json", record)
     return record
 

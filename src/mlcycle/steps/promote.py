@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -13,17 +12,24 @@ log = logging.getLogger(__name__)
 
 
 def register_and_promote(
-    env: Env, trained: dict[str, Any], snapshot: dict[str, Any], decision: dict[str, Any], skip: bool
+    env: Env,
+    trained: dict[str, Any],
+    snapshot: dict[str, Any],
+    checks: dict[str, Any],
+    evaluation: dict[str, Any],
+    decision: dict[str, Any],
+    skip: bool,
 ) -> dict[str, Any]:
-    from mlcycle.adapters.registry import MlflowRegistry, promote, set_challenger
+    """Register the trained model with its lineage and model card; move aliases as the decision and
+    ``promotion.mode`` allow (``skip``: register only)."""
+    from mlcycle.adapters.registry import promote, set_challenger
     from mlcycle.core.decisions.promotion import decision_tags
     from mlcycle.core.events import alias_event
     from mlcycle.core.names import CHAMPION
     from mlcycle.errors import PromotionError
 
     pipe = env.pipe
-    registry = MlflowRegistry(pipe.model_name, env.settings.tracking_uri)
-    evaluation = json.loads(env.store.read_bytes(env.record_key("evaluation.json")))
+    registry = env.registry
     tags = {
         **decision_tags(decision, evaluation["candidate"], pipe.config.evaluation.primary_metric),
         "mlcycle.pipeline": pipe.name,
@@ -34,7 +40,7 @@ def register_and_promote(
         **env.ctx.tags(),
     }
     ref = registry.register(trained["run_id"], trained["model_uri"], tags)
-    card_uri = log_model_card(env, ref.version, trained["run_id"], snapshot, evaluation, decision)
+    card_uri = log_model_card(env, ref.version, trained["run_id"], snapshot, checks, evaluation, decision)
     registry.tag_version(ref.version, {"mlcycle.model_card": card_uri})
     outcome: dict[str, Any] = {
         "model_name": ref.name,
@@ -112,13 +118,12 @@ def log_model_card(
     version: str,
     run_id: str,
     snapshot: dict[str, Any],
+    checks: dict[str, Any],
     evaluation: dict[str, Any],
     decision: dict[str, Any],
 ) -> str:
     """Write the version's model card (Markdown and HTML) into its MLflow run and the run records;
     return the Markdown card's URI."""
-    import mlflow
-
     from mlcycle.core.model_card import (
         CARD_HTML_PATH,
         CARD_PATH,
@@ -127,9 +132,7 @@ def log_model_card(
         render_model_card_html,
     )
 
-    checks = json.loads(env.store.read_bytes(env.record_key("data_checks.json")))["summary"]
-    mlflow.set_tracking_uri(env.settings.tracking_uri)
-    run_tags = mlflow.get_run(run_id).data.tags
+    run_tags = env.tracking.run_tags(run_id)
     lineage = {
         "MLflow run": run_id,
         "Airflow run": f"{env.ctx.dag_id} {env.ctx.run_id} (logical date {env.ctx.logical_date})",
@@ -137,11 +140,11 @@ def log_model_card(
         "git commit": f"{run_tags.get('mlcycle.git_commit')} ({run_tags.get('mlcycle.git_commit_source')})",
         "full lineage": f"mlcycle lineage {env.pipe.name} {version}",
     }
-    card = render_model_card(env.pipe, version, snapshot, checks, evaluation, decision, lineage)
+    card = render_model_card(env.pipe, version, snapshot, checks["result"], evaluation, decision, lineage)
     page = render_model_card_html(card, f"Model card: {env.pipe.model_name} v{version}")
-    with mlflow.start_run(run_id=run_id):
-        mlflow.log_text(card, CARD_PATH)
-        mlflow.log_text(page, CARD_HTML_PATH)
+    with env.tracking.run(run_id) as run:
+        run.log_text(card, CARD_PATH)
+        run.log_text(page, CARD_HTML_PATH)
     env.store.publish_bytes(card.encode(), env.record_key("model_card.md"))
     env.store.publish_bytes(page.encode(), env.record_key(MODEL_CARD_RECORD))
     return f"runs:/{run_id}/{CARD_PATH}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,11 +13,13 @@ from typing import TYPE_CHECKING, Any
 from mlcycle.adapters.sources import load_snapshot
 from mlcycle.config.loader import Pipeline
 from mlcycle.core.scoring import PREDICTION, drift_output, predict, prediction_kind
-from mlcycle.errors import MlcycleError
+from mlcycle.errors import MlcycleError, StorageError
 from mlcycle.steps.context import Env
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from mlcycle.adapters.tracking import TrackedRun
 
 log = logging.getLogger(__name__)
 
@@ -72,15 +73,12 @@ def build_reference(pipe: Pipeline, model: Any, frame: pd.DataFrame) -> tuple[di
 
     return complete_reference(pipe, model, reference_inputs(pipe, feature_frame(pipe, frame)))
 
-def log_reference(profile: dict[str, Any], ref_sample: pd.DataFrame) -> None:
-    """Store the reference with the model: artifacts ``reference/`` of the active MLflow run."""
-
-    import mlflow
-
+def log_reference(run: TrackedRun, profile: dict[str, Any], ref_sample: pd.DataFrame) -> None:
+    """Store the reference with the model: artifacts ``reference/`` of its MLflow run."""
     with tempfile.TemporaryDirectory(prefix="mlcycle-ref-") as tmp:
         (Path(tmp) / "profile.json").write_text(json.dumps(profile))
         ref_sample.to_parquet(Path(tmp) / "sample.parquet", index=False)
-        mlflow.log_artifacts(tmp, REFERENCE_DIR)
+        run.log_artifacts(tmp, REFERENCE_DIR)
 
 def load_reference(
     env: Env, champion: Any, load_model: Callable[[], Any]
@@ -88,21 +86,16 @@ def load_reference(
     """The champion's reference (profile, sample, where from). Models trained before references were
     stored get one computed from their training snapshot and logged to their run, once."""
 
-    import mlflow
     import pandas as pd
 
-    mlflow.set_tracking_uri(env.settings.tracking_uri)
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no progress bars in task logs
     with tempfile.TemporaryDirectory(prefix="mlcycle-ref-") as tmp:
         try:
-            local = mlflow.artifacts.download_artifacts(
-                run_id=champion.run_id, artifact_path=REFERENCE_DIR, dst_path=tmp
-            )
+            local = env.tracking.download(tmp, run_id=champion.run_id, artifact_path=REFERENCE_DIR)
             profile = json.loads((Path(local) / "profile.json").read_text())
             return profile, pd.read_parquet(Path(local) / "sample.parquet"), "stored with the model"
-        except (OSError, mlflow.exceptions.MlflowException) as exc:
+        except (OSError, StorageError) as exc:
             log.warning("champion v%s has no stored reference (%s); computing it", champion.version, exc)
-    tags = env_version_tags(env, champion.version)
+    tags = env.registry.version_tags(champion.version)
     sha = tags.get("mlcycle.snapshot_sha256")
     if not sha:
         raise MlcycleError(
@@ -111,11 +104,6 @@ def load_reference(
         )
     frame = load_snapshot(env.store, f"snapshots/{env.pipe.name}/{sha}.parquet")
     profile, ref_sample = build_reference(env.pipe, load_model(), frame)
-    with mlflow.start_run(run_id=champion.run_id):
-        log_reference(profile, ref_sample)
+    with env.tracking.run(champion.run_id) as run:
+        log_reference(run, profile, ref_sample)
     return profile, ref_sample, "computed from the training snapshot"
-
-def env_version_tags(env: Env, version: str) -> dict[str, str]:
-    from mlcycle.adapters.registry import MlflowRegistry
-
-    return MlflowRegistry(env.pipe.model_name, env.settings.tracking_uri).version_tags(version)

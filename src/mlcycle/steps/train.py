@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
-import warnings
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlcycle.adapters.model_files import MODEL_FILES_TAG, _log_model
+from mlcycle.adapters.model_files import MODEL_FILES_TAG, log_sklearn_model
 from mlcycle.adapters.sources import load_snapshot, release_freed_memory
-from mlcycle.adapters.tracking import experiment_id, git_commit_info, package_versions
+from mlcycle.adapters.tracking import TrackedRun, Tracking, git_commit_info, package_versions
 from mlcycle.config.estimators import ESTIMATORS, make_estimator
 from mlcycle.config.loader import Pipeline
 from mlcycle.core.features import (
@@ -143,23 +140,18 @@ def train_model(
     frame: pd.DataFrame | TrainingData,
     snapshot: dict[str, Any],
     ctx: RunContext,
-    tracking_uri: str,
-    artifact_root: str,
+    tracking: Tracking,
 ) -> TrainResult:
     """Fit on the train split and log params, lineage tags and the model to a new MLflow run.
 
     ``frame`` is the snapshot, or what ``prepare_training`` took from it (the snapshot already freed).
     """
-    import mlflow
-    import mlflow.sklearn
-    from mlflow.models import infer_signature
-
     model_cfg = pipe.config.model
     data = frame if isinstance(frame, TrainingData) else prepare_training(pipe, frame)
     del frame
     y_train = data.y_train
     example = data.head(5)  # the signature's and input example's rows
-    exp_id = experiment_id(pipe, tracking_uri, artifact_root)
+    exp_id = tracking.experiment_id(pipe.name)
     estimator = build_pipeline(pipe)
     commit, commit_source = git_commit_info()
     tags = {
@@ -188,30 +180,27 @@ def train_model(
         "train_rows": data.train_rows,
         "test_rows": data.test_rows,
     }
-    with mlflow.start_run(experiment_id=exp_id, run_name=f"{ctx.run_id}", tags=tags) as run:
-        mlflow.log_params(params)
-        mlflow.log_text(pipe.source_text, f"config/{pipe.name}.yaml")
-        mlflow.log_dict(snapshot, "lineage/snapshot.json")
-        mlflow.log_dict(package_versions(), "lineage/packages.json")
+    with tracking.run(experiment_id=exp_id, run_name=f"{ctx.run_id}", tags=tags) as run:
+        run.log_params(params)
+        run.log_text(pipe.source_text, f"config/{pipe.name}.yaml")
+        run.log_dict(snapshot, "lineage/snapshot.json")
+        run.log_dict(package_versions(), "lineage/packages.json")
         try:
             fit_pipeline(estimator, data)
         except (ValueError, TypeError) as exc:
             raise TrainingError(
                 f"{model_cfg.estimator} could not be fitted on {snapshot['uri']}: {exc}"
             ) from exc
-        signature = infer_signature(example, estimator.predict(example))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            info = _log_model(estimator, signature, example)
+        model_uri = log_sklearn_model(estimator, example)
         if data.reference is not None:
             from mlcycle.steps.reference import complete_reference, log_reference
 
-            log_reference(*complete_reference(pipe, estimator, data.reference))  # stored with the model
-        registration = _log_serving_companions(pipe, y_train, info.model_uri)
-        mlflow.set_tags({k: v for k, v in registration.items() if k != MODEL_FILES_TAG})
+            log_reference(run, *complete_reference(pipe, estimator, data.reference))  # stored with the model
+        registration = _log_serving_companions(pipe, y_train, model_uri, run, tracking)
+        run.set_tags({k: v for k, v in registration.items() if k != MODEL_FILES_TAG})
         return TrainResult(
-            run_id=run.info.run_id,
-            model_uri=info.model_uri,
+            run_id=run.run_id,
+            model_uri=model_uri,
             experiment_id=exp_id,
             train_rows=data.train_rows,
             test_rows=data.test_rows,
@@ -228,11 +217,10 @@ def fit_pipeline(model: Any, data: TrainingData) -> Any:
     model.steps[-1][1].fit(X, y)
     return model
 
-def _log_serving_companions(pipe: Pipeline, y_train: pd.Series, model_uri: str) -> dict[str, str]:
+def _log_serving_companions(
+    pipe: Pipeline, y_train: pd.Series, model_uri: str, run: TrackedRun, tracking: Tracking
+) -> dict[str, str]:
     """Log the fallback and the postprocess rules as JSON next to the model, and checksum all three."""
-
-    import mlflow
-
     from mlcycle.adapters.model_files import checksum_tags, dump_json
     from mlcycle.core.fallback import (
         FALLBACK_ARTIFACT,
@@ -245,11 +233,10 @@ def _log_serving_companions(pipe: Pipeline, y_train: pd.Series, model_uri: str) 
 
     fallback_text, fallback_sha = dump_json(fit_fallback(pipe, y_train))
     rules_text, rules_sha = dump_json([r.model_dump() for r in pipe.config.postprocess.rules])
-    mlflow.log_text(fallback_text, FALLBACK_ARTIFACT)
-    mlflow.log_text(rules_text, RULES_ARTIFACT)
+    run.log_text(fallback_text, FALLBACK_ARTIFACT)
+    run.log_text(rules_text, RULES_ARTIFACT)
     with tempfile.TemporaryDirectory(prefix="mlcycle-sum-") as tmp:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp)
-        tags = checksum_tags(Path(local))
+        tags = checksum_tags(tracking.download(tmp, artifact_uri=model_uri))
     return {
         **tags,
         FALLBACK_SHA256_TAG: fallback_sha,
@@ -263,38 +250,32 @@ def _resolved_params(pipe: Pipeline) -> dict[str, Any]:
     return ESTIMATORS[model.estimator].params.model_validate(model.params).model_dump()
 
 
-def train(env: Env, snapshot: dict[str, Any]) -> dict[str, Any]:
+def train(env: Env, snapshot: dict[str, Any], checks: dict[str, Any]) -> dict[str, Any]:
+    """Fit the model on the snapshot that passed ``checks`` (the check_data record); record both in MLflow."""
     from mlcycle.core.features import training_columns
     from mlcycle.steps.threads import compute_threads
-    from mlcycle.steps.train import prepare_training, train_model
 
     # the snapshot frame lives only inside prepare_training: freed before the fit
     data = prepare_training(env.pipe, load_snapshot(env.store, snapshot["key"], training_columns(env.pipe)))
     release_freed_memory()
     with compute_threads():
-        result = train_model(
-            env.pipe, data, snapshot, env.ctx, env.settings.tracking_uri, env.settings.mlflow_artifact_root
-        )
+        result = train_model(env.pipe, data, snapshot, env.ctx, env.tracking)
     log.info("trained %s in MLflow run %s", env.pipe.config.model.estimator, result.run_id)
-    record_data_checks(env, result.run_id)
+    record_data_checks(env, result.run_id, checks)
     return result.to_dict()
 
-def record_data_checks(env: Env, run_id: str) -> None:
-    """Copy this run's data-check result into the MLflow run, for lineage."""
-    import mlflow
-
-    checks = json.loads(env.store.read_bytes(env.record_key("data_checks.json")))
-    summary = checks["summary"]
-    mlflow.set_tracking_uri(env.settings.tracking_uri)
-    with mlflow.start_run(run_id=run_id):
-        mlflow.set_tags(
+def record_data_checks(env: Env, run_id: str, checks: dict[str, Any]) -> None:
+    """Copy this run's data-check result (the check_data record) into the MLflow run, for lineage."""
+    summary = checks["result"]
+    with env.tracking.run(run_id) as run:
+        run.set_tags(
             {
                 "mlcycle.data_checks": "passed" if summary["success"] else "failed",
                 "mlcycle.data_checks_summary": (
                     f"{summary['evaluated'] - len(summary['failures'])}/{summary['evaluated']} "
                     f"expectations passed on {summary['rows']} rows"
                 ),
-                "mlcycle.data_checks_uri": env.store.uri(env.record_key("data_checks.json")),
+                "mlcycle.data_checks_uri": checks["report_uri"],
             }
         )
-        mlflow.log_dict(summary, "lineage/data_checks.json")
+        run.log_dict(summary, "lineage/data_checks.json")

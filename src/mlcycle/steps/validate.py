@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -14,12 +13,10 @@ log = logging.getLogger(__name__)
 def validate_model(
     env: Env, evaluation: dict[str, Any], trained: dict[str, Any], force: bool
 ) -> dict[str, Any]:
-    """Decide on the full evaluation record (XCom carries only its summary, not slices or fairness)."""
-    import mlflow
-
+    """Decide on the evaluation record (candidate, champion, slices, fairness); record the decision."""
     from mlcycle.core.decisions.promotion import ChampionScore, decide_promotion
 
-    full = json.loads(env.store.read_bytes(env.record_key("evaluation.json")))
+    full = evaluation
     champ = full.get("champion")
     champion = ChampionScore(**champ) if champ else None
     decision = decide_promotion(
@@ -31,12 +28,9 @@ def validate_model(
         fairness=full.get("fairness"),
     )
     record = decision.to_dict()
-    mlflow.set_tracking_uri(env.settings.tracking_uri)
-    with mlflow.start_run(run_id=trained["run_id"]):
-        mlflow.set_tags(
-            {"mlcycle.validation": decision.verdict, "mlcycle.forced": str(decision.forced).lower()}
-        )
-        mlflow.log_dict(record, "evaluation/decision.json")
+    with env.tracking.run(trained["run_id"]) as run:
+        run.set_tags({"mlcycle.validation": decision.verdict, "mlcycle.forced": str(decision.forced).lower()})
+        run.log_dict(record, "evaluation/decision.json")
     record["decision_uri"] = env.publish_json("decision.json", record)
     log.info("validation %s:\n  %s", decision.verdict, "\n  ".join(decision.reasons))
     return record

@@ -17,16 +17,13 @@ from mlcycle.core.scoring import (
     drift_column,
 )
 from mlcycle.steps.context import Env
-from mlcycle.steps.reference import env_version_tags, load_reference
+from mlcycle.steps.reference import load_reference
 
 log = logging.getLogger(__name__)
 
 
 def detect_drift(env: Env, window: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
     """Full-data drift verdicts, the domain classifier, and Evidently's report on a sample."""
-
-    import mlflow
-
     from mlcycle.adapters.model_files import load_sklearn_model
     from mlcycle.adapters.registry import VersionRef
     from mlcycle.adapters.reports import evidently_report
@@ -43,9 +40,8 @@ def detect_drift(env: Env, window: dict[str, Any], scored: dict[str, Any]) -> di
     current = load_snapshot(env.store, scored["predictions_key"], columns=[*columns, output])
     current = current.rename(columns={output: PREDICTION})  # the reference names it so too
     by_fallback = scored.get("served_by") == FALLBACK  # a heuristic's outputs are not the champion's drift
-    mlflow.set_tracking_uri(env.settings.tracking_uri)
     profile, ref_sample, ref_origin = load_reference(
-        env, champion, lambda: load_sklearn_model(champion.uri, env_version_tags(env, champion.version))
+        env, champion, lambda: load_sklearn_model(champion.uri, env.registry.version_tags(champion.version))
     )
 
     measured = dataset_drift(
@@ -110,12 +106,8 @@ def detect_drift(env: Env, window: dict[str, Any], scored: dict[str, Any]) -> di
 def _log_monitoring_run(
     env: Env, record: dict[str, Any], html: Any, report: dict[str, Any], scored: dict[str, Any]
 ) -> str:
-    import mlflow
-
-    from mlcycle.adapters.tracking import experiment_id
-
     pipe = env.pipe
-    exp = experiment_id(pipe, env.settings.tracking_uri, env.settings.mlflow_artifact_root, "monitoring")
+    exp = env.tracking.experiment_id(pipe.name, "monitoring")
     metrics: dict[str, float] = {"drift_share": record["dataset"]["share"], "rows": float(record["rows"])}
     for col in record["dataset"]["columns"]:
         if col["score"] is not None:
@@ -140,9 +132,9 @@ def _log_monitoring_run(
     fallback = scored.get("fallback") or {}
     if fallback.get("used"):
         tags["mlcycle.fallback_reason"] = str(fallback.get("reason"))[:4000]
-    with mlflow.start_run(experiment_id=exp, run_name=f"{record['window_key']}", tags=tags) as run:
-        mlflow.log_metrics(metrics)
-        mlflow.log_artifact(str(html), "drift")
-        mlflow.log_dict(report, "drift/drift_report.json")
-        mlflow.log_dict({k: v for k, v in record.items() if k != "report"}, "drift/drift.json")
-        return str(run.info.run_id)
+    with env.tracking.run(experiment_id=exp, run_name=f"{record['window_key']}", tags=tags) as run:
+        run.log_metrics(metrics)
+        run.log_artifact(html, "drift")
+        run.log_dict(report, "drift/drift_report.json")
+        run.log_dict({k: v for k, v in record.items() if k != "report"}, "drift/drift.json")
+        return run.run_id

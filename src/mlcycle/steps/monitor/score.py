@@ -41,25 +41,22 @@ def score(
 
     ``notify(text)`` sends on the configured channels and returns ``{channel: error}`` for failures.
     """
-    import mlflow
     import numpy as np
     import pandas as pd
     import pyarrow as pa
 
-    from mlcycle.adapters.registry import MlflowRegistry
     from mlcycle.core.features import feature_frame
     from mlcycle.core.names import CHAMPION
     from mlcycle.core.rules import apply_rules
 
     pipe = env.pipe
-    registry = MlflowRegistry(pipe.model_name, env.settings.tracking_uri)
+    registry = env.registry
     champion = registry.get_alias(CHAMPION)
     if champion is None:
         raise NoChampionError(
             f"model {pipe.model_name!r} has no '{CHAMPION}' alias yet: run {pipe.train_dag_id} first "
             "(the monitor scores windows with the champion)"
         )
-    mlflow.set_tracking_uri(env.settings.tracking_uri)
     tags = registry.version_tags(champion.version)
     frame = load_snapshot(env.store, window["key"])
     spec = window_spec(pipe)

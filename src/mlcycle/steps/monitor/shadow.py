@@ -56,7 +56,7 @@ def score_shadow(env: Env, window: dict[str, Any], scored: dict[str, Any]) -> di
     from mlcycle.core.features import feature_frame
 
     pipe = env.pipe
-    registry = MlflowRegistry(pipe.model_name, env.settings.tracking_uri)
+    registry = env.registry
     found = shadow_challenger(registry)
     if found is None or found[0].version == scored["model_version"]:
         record: dict[str, Any] = {"active": False, "why": "no challenger in shadow"}
@@ -133,7 +133,7 @@ def judge_shadow(
         record: dict[str, Any] = {"outcome": "none", "why": shadow.get("why", "no challenger in shadow")}
         env.publish_json("shadow_decision.json", record)
         return record
-    registry = MlflowRegistry(pipe.model_name, env.settings.tracking_uri)
+    registry = env.registry
     version = str(shadow["challenger_version"])
     found = shadow_challenger(registry)
     champion = registry.get_alias(CHAMPION)
