@@ -47,12 +47,12 @@ HEAVY = (
     "matplotlib",
     "scipy",
 )
-TRAINING_TASKS = ["ingest", "check_data", "train", "evaluate", "validate_model", "register_and_promote"]
-MONITOR_TASKS = ["load_window", "score", "detect_drift", "decide", "act"]
 
 
 def _task_functions() -> dict[str, ast.FunctionDef]:
-    """The ``@task(task_id=...)`` bodies in dag_factory, by task id."""
+    """The ``@task(task_id=...)`` bodies in the DAG factory, by task id."""
+    from mlcycle.core.names import Task
+
     tree = ast.parse(Path(importlib.import_module("mlcycle.airflow.factory").__file__ or "").read_text())
     found: dict[str, ast.FunctionDef] = {}
     for node in ast.walk(tree):
@@ -63,6 +63,8 @@ def _task_functions() -> dict[str, ast.FunctionDef]:
                 for kw in deco.keywords:
                     if kw.arg == "task_id" and isinstance(kw.value, ast.Constant):
                         found[str(kw.value.value)] = node
+                    elif kw.arg == "task_id" and isinstance(kw.value, ast.Attribute):  # Task.INGEST
+                        found[str(getattr(Task, kw.value.attr))] = node
     return found
 
 
@@ -237,6 +239,8 @@ def measure(repeats: int, no_pyc: bool = False) -> list[dict[str, Any]]:
         scratch = Path(tmp)
         (scratch / "airflow").mkdir()
         (scratch / "pipelines").mkdir()
+        from mlcycle.core.names import MONITOR_TASKS, TRAINING_TASKS
+
         for kind, tasks in (("train", TRAINING_TASKS), ("monitor", MONITOR_TASKS)):
             for task_id in tasks:
                 modules = task_imports(task_id)

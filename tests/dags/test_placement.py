@@ -7,8 +7,8 @@ import textwrap
 import pytest
 
 from mlcycle.airflow.factory import build_monitor_dag, build_training_dag
-from mlcycle.airflow.placement import HEAVY_TASKS
 from mlcycle.config.loader import load_pipeline, parse_pipeline
+from mlcycle.core.names import HEAVY_TASKS
 from mlcycle.errors import ConfigError
 
 from .test_integrity import ROOT

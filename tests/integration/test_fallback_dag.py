@@ -14,11 +14,10 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from mlcycle.adapters.model_files import MODEL_FILES_TAG, MODEL_SHA256_TAG
 from mlcycle.airflow.devrun import run_monitoring, run_training
 from mlcycle.config.loader import config_dir
 from mlcycle.config.settings import load_settings
-from mlcycle.core.fallback import FALLBACK_ARTIFACT, FALLBACK_SHA256_TAG, RULES_SHA256_TAG
+from mlcycle.core.names import Artifact, Tag
 from mlcycle.errors import FallbackError
 from mlcycle.steps.context import RunContext, open_env
 from mlcycle.steps.monitor.score import score
@@ -93,9 +92,9 @@ def _score(name: str, run: str, notify: Callable[[str], dict[str, str]]) -> dict
 
 
 def test_champion_serves_with_checksums_and_its_stored_rules(champion: dict[str, str]) -> None:
-    assert len(champion[MODEL_SHA256_TAG]) == 64 and "model.skops" in json.loads(champion[MODEL_FILES_TAG])
-    assert len(champion[FALLBACK_SHA256_TAG]) == 64 and champion["mlcycle.fallback_kind"] == "majority"
-    assert len(champion[RULES_SHA256_TAG]) == 64
+    assert len(champion[Tag.MODEL_SHA256]) == 64 and "model.skops" in json.loads(champion[Tag.MODEL_FILES])
+    assert len(champion[Tag.FALLBACK_SHA256]) == 64 and champion["mlcycle.fallback_kind"] == "majority"
+    assert len(champion[Tag.RULES_SHA256]) == 64
     sent: list[str] = []
     record = _score(champion["name"], "manual__healthy", lambda text: sent.append(text) or {})
     assert record["served_by"] == "champion" and record["fallback"]["used"] is False and sent == []
@@ -134,7 +133,7 @@ def test_tampered_artifact_is_refused_no_code_runs_and_the_fallback_serves(
 def test_no_usable_fallback_fails_clearly(champion: dict[str, str], model_dir: Path) -> None:
     shutil.rmtree(model_dir)
     run = _client().get_run(champion["run_id"])
-    fallback_file = _local(run.info.artifact_uri) / FALLBACK_ARTIFACT
+    fallback_file = _local(run.info.artifact_uri) / Artifact.FALLBACK
     original = fallback_file.read_bytes()
     fallback_file.write_bytes(original.replace(b'"majority"', b'"rules"'))
     try:
@@ -144,7 +143,7 @@ def test_no_usable_fallback_fails_clearly(champion: dict[str, str], model_dir: P
         fallback_file.write_bytes(original)
     message = str(info.value)
     assert "model 'fb_churn' version 1" in message and "no usable fallback" in message
-    assert f"{FALLBACK_ARTIFACT} of run {champion['run_id']} has sha256" in message
+    assert f"{Artifact.FALLBACK} of run {champion['run_id']} has sha256" in message
     assert "mlcycle rollback fb" in message
 
 

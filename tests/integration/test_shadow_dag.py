@@ -17,9 +17,9 @@ from mlcycle.airflow.devrun import run_monitoring, run_training
 from mlcycle.cli.main import main
 from mlcycle.config.loader import find_pipeline
 from mlcycle.config.settings import load_settings
-from mlcycle.core.names import CHALLENGER, CHAMPION
+from mlcycle.core.names import CHALLENGER, CHAMPION, Tag
 from mlcycle.steps.context import RunContext, open_env
-from mlcycle.steps.monitor.shadow import WINDOW_TAG, judge_shadow
+from mlcycle.steps.monitor.shadow import judge_shadow
 from tests.integration.conftest import SCORING_MONITOR
 from tests.support.fixtures import start_mlflow_server
 
@@ -175,7 +175,7 @@ def test_better_challenger_is_scored_in_shadow_then_promoted(shadowed, slack_rec
     assert event["via"] == f"DAG shadow_strong__monitor run {second.run_id}"
     tags = _registry().version_tags(challenger)
     assert tags["mlcycle.promotion"] == "promoted (shadow)" and tags["mlcycle.replaced"] == champion
-    assert len([k for k in tags if k.startswith(WINDOW_TAG)]) == 2
+    assert len([k for k in tags if k.startswith(Tag.SHADOW_WINDOW_PREFIX)]) == 2
     assert json.loads(tags["mlcycle.shadow.verdict"])["outcome"] == "promote"
     [post] = slack_receiver.wait_for(1)
     assert f"challenger v{challenger} in shadow promoted to champion" in post.json["text"]

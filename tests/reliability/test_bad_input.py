@@ -24,8 +24,8 @@ import pytest
 
 from mlcycle.adapters.store import open_store
 from mlcycle.airflow.devrun import run_monitoring, run_training
+from mlcycle.core.names import TRAINING_TASKS as STEPS
 from mlcycle.core.names import record_key
-from mlcycle.core.summaries import STEPS
 
 from .conftest import (
     EXTRA_COLUMN,

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlcycle.adapters.model_files import MODEL_FILES_TAG, checksum_tags, load_skops_model, verify_files
+from mlcycle.adapters.model_files import checksum_tags, load_skops_model, verify_files
+from mlcycle.core.names import Tag
 from mlcycle.errors import ModelIntegrityError
 
 
@@ -124,7 +125,7 @@ def test_partial_is_trusted_only_around_allow_listed_functions(saved_model: Path
 def test_altered_manifest_tag_is_refused(saved_model: Path, tmp_path: Path) -> None:
     model_dir = _copy(saved_model, tmp_path)
     tags = checksum_tags(model_dir)
-    tags[MODEL_FILES_TAG] = tags[MODEL_FILES_TAG].replace('"MLmodel":"', '"MLmodel":"0')
+    tags[Tag.MODEL_FILES] = tags[Tag.MODEL_FILES].replace('"MLmodel":"', '"MLmodel":"0')
     with pytest.raises(ModelIntegrityError, match="recorded checksums were altered"):
         verify_files(model_dir, tags, "model 'm' version 6")
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcycle.adapters.store import file_sha256
+from mlcycle.core.names import Artifact, Tag
 from mlcycle.errors import ModelIntegrityError, TrainingError
 
 # Types a skops-serialised model may contain: scikit-learn's own classes and numpy/scipy data.
@@ -21,9 +22,7 @@ TRUSTED_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
 # function as a type of its own, so a partial of anything outside the prefixes is still refused.
 TRUSTED_TYPES = frozenset({"functools.partial"})
 
-MODEL_SHA256_TAG = "mlcycle.model_sha256"
 
-MODEL_FILES_TAG = "mlcycle.model_files"  # {relative path: sha256} of every file of the model artifact
 
 def foreign_types(types: list[str]) -> list[str]:
     return [t for t in types if not t.startswith(TRUSTED_TYPE_PREFIXES) and t not in TRUSTED_TYPES]
@@ -48,16 +47,16 @@ def checksum_tags(directory: Path) -> dict[str, str]:
     """The version tags that let a later load verify these files."""
     manifest = files_manifest(directory)
     return {
-        MODEL_SHA256_TAG: manifest_sha256(manifest),
-        MODEL_FILES_TAG: json.dumps(manifest, sort_keys=True, separators=(",", ":")),
+        Tag.MODEL_SHA256: manifest_sha256(manifest),
+        Tag.MODEL_FILES: json.dumps(manifest, sort_keys=True, separators=(",", ":")),
     }
 
 def verify_files(directory: Path, tags: dict[str, str], label: str) -> None:
     """Refuse ``directory`` unless its files match the manifest recorded in ``tags``."""
-    manifest = json.loads(tags[MODEL_FILES_TAG])
-    if manifest_sha256(manifest) != tags.get(MODEL_SHA256_TAG):
+    manifest = json.loads(tags[Tag.MODEL_FILES])
+    if manifest_sha256(manifest) != tags.get(Tag.MODEL_SHA256):
         raise ModelIntegrityError(
-            f"{label}: tag {MODEL_FILES_TAG} does not match tag {MODEL_SHA256_TAG}; the recorded checksums "
+            f"{label}: tag {Tag.MODEL_FILES} does not match tag {Tag.MODEL_SHA256}; the recorded checksums "
             "were altered. Refusing to load the model; roll back (mlcycle rollback) or retrain"
         )
     actual = files_manifest(directory)
@@ -119,7 +118,7 @@ def load_verified_model(model_uri: str, tags: dict[str, str] | None, label: str)
 
     with tempfile.TemporaryDirectory(prefix="mlcycle-model-") as tmp:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp))
-        if tags and MODEL_FILES_TAG in tags:
+        if tags and Tag.MODEL_FILES in tags:
             verify_files(local, tags, label)
         else:
             logging.getLogger(__name__).warning(
@@ -157,7 +156,6 @@ def load_sklearn_model(model_uri: str, tags: dict[str, str] | None = None, label
     return load_verified_model(model_uri, tags, label or model_uri)
 
 
-MODEL_ARTIFACT = "model"
 
 def trusted_types(model: Any) -> list[str]:
     """The skops types of ``model``; refuse any outside scikit-learn, numpy and scipy."""
@@ -182,7 +180,7 @@ def log_sklearn_model(estimator: Any, example: Any) -> str:
         warnings.simplefilter("ignore")
         info = mlflow.sklearn.log_model(
             sk_model=estimator,
-            name=MODEL_ARTIFACT,
+            name=Artifact.MODEL,
             signature=signature,
             input_example=example,
             serialization_format="skops",

@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from mlcycle.core.names import CHALLENGER, CHAMPION
+from mlcycle.core.names import CHALLENGER, CHAMPION, Tag
 from mlcycle.errors import PromotionError
 
 LOCK_SUFFIX = ".mlcycle-lock"
 
-HISTORY_PREFIX = "mlcycle.history."
 
 LOCK_TTL = timedelta(minutes=2)
 
@@ -71,7 +70,7 @@ class MlflowRegistry:
             self.client.get_registered_model(self.name)
         except MlflowException:
             try:
-                self.client.create_registered_model(self.name, tags={"mlcycle.managed": "true"})
+                self.client.create_registered_model(self.name, tags={Tag.MANAGED: "true"})
             except MlflowException:
                 self.client.get_registered_model(self.name)  # created concurrently: fine if it exists now
 
@@ -153,7 +152,7 @@ class MlflowRegistry:
             if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code):
                 return []
             raise
-        return [json.loads(tags[k]) for k in sorted(tags) if k.startswith(HISTORY_PREFIX)]
+        return [json.loads(tags[k]) for k in sorted(tags) if k.startswith(Tag.HISTORY_PREFIX)]
 
     def append_event(self, event: dict[str, Any]) -> int:
         """Append ``event`` to the history as the next numbered tag; call it while ``locked``."""
@@ -161,7 +160,7 @@ class MlflowRegistry:
         seq = len(self.history()) + 1
         record = {"seq": seq, **event}
         self.client.set_registered_model_tag(
-            self.name, f"{HISTORY_PREFIX}{seq:06d}", json.dumps(record, sort_keys=True, default=str)
+            self.name, f"{Tag.HISTORY_PREFIX}{seq:06d}", json.dumps(record, sort_keys=True, default=str)
         )
         return seq
 
@@ -205,16 +204,16 @@ class RegistryLock:
                 return None
             raise
         tags = dict(model.tags)
-        if "mlcycle.lock.expires_at" not in tags:
+        if Tag.LOCK_EXPIRES_AT not in tags:
             created = datetime.fromtimestamp((model.creation_timestamp or 0) / 1000, UTC)
-            tags["mlcycle.lock.expires_at"] = (created + self.ttl).isoformat()
+            tags[Tag.LOCK_EXPIRES_AT] = (created + self.ttl).isoformat()
         return tags
 
     def _delete_if_token(self, token: str) -> None:
         from mlflow.exceptions import MlflowException
 
         holder = self._holder()
-        if holder is not None and holder.get("mlcycle.lock.token") == token:
+        if holder is not None and holder.get(Tag.LOCK_TOKEN) == token:
             try:
                 self.client.delete_registered_model(self.lock_name)
             except MlflowException as exc:
@@ -226,22 +225,22 @@ class RegistryLock:
         while True:
             now = datetime.now(UTC)
             tags = {
-                "mlcycle.lock.owner": self.owner[:500],
-                "mlcycle.lock.token": self.token,
-                "mlcycle.lock.acquired_at": now.isoformat(),
-                "mlcycle.lock.expires_at": (now + self.ttl).isoformat(),
+                Tag.LOCK_OWNER: self.owner[:500],
+                Tag.LOCK_TOKEN: self.token,
+                Tag.LOCK_ACQUIRED_AT: now.isoformat(),
+                Tag.LOCK_EXPIRES_AT: (now + self.ttl).isoformat(),
             }
             if self._create(self.lock_name, tags):
                 return
             holder = self._holder()
-            if holder is not None and datetime.fromisoformat(holder["mlcycle.lock.expires_at"]) < now:
-                stale = holder.get("mlcycle.lock.token", "untagged")
-                if self._create(f"{self.lock_name}.broken-{stale}", {"mlcycle.lock.broken_by": self.owner}):
+            if holder is not None and datetime.fromisoformat(holder[Tag.LOCK_EXPIRES_AT]) < now:
+                stale = holder.get(Tag.LOCK_TOKEN, "untagged")
+                if self._create(f"{self.lock_name}.broken-{stale}", {Tag.LOCK_BROKEN_BY: self.owner}):
                     self._delete_if_token(stale)
                 continue
             if time.monotonic() >= deadline:
-                who = (holder or {}).get("mlcycle.lock.owner", "a process that just released it")
-                until = (holder or {}).get("mlcycle.lock.expires_at", "?")
+                who = (holder or {}).get(Tag.LOCK_OWNER, "a process that just released it")
+                until = (holder or {}).get(Tag.LOCK_EXPIRES_AT, "?")
                 raise PromotionError(
                     f"registered model {self.lock_name!r} (the alias lock) is held by {who} until {until}; "
                     f"gave up after {wait_seconds:.0f}s. Retry later; if its holder died, the lock "

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcycle.config.loader import project_root
+from mlcycle.core.names import Tag
 from mlcycle.errors import StorageError
 
 
@@ -131,7 +132,7 @@ class Tracking:
         location = None if server else f"{self.artifact_root}/{folder}"
         try:
             return str(
-                mlflow.create_experiment(name, artifact_location=location, tags={"mlcycle.pipeline": pipeline})
+                mlflow.create_experiment(name, artifact_location=location, tags={Tag.PIPELINE: pipeline})
             )
         except Exception:
             # Another task created it between our lookup and create; use theirs.

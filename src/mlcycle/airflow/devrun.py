@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlcycle.adapters.store import open_store
+from mlcycle.adapters.wiring import open_store
 from mlcycle.config.loader import find_pipeline, project_root
 from mlcycle.config.settings import load_settings
 from mlcycle.core.names import record_key
@@ -60,12 +60,13 @@ def collect_records(dag_id: str, run_id: str) -> dict[str, Any]:
     return records
 
 def _records(dag_id: str, run_id: str, names: tuple[str, ...]) -> dict[str, Any]:
-    store = open_store(load_settings().artifact_root)
+    """The run's JSON records that exist, by name without ``.json`` (``Record.INGEST`` -> "ingest")."""
+    store = open_store(load_settings())
     out: dict[str, Any] = {}
     for name in names:
-        key = record_key(dag_id, run_id, f"{name}.json")
+        key = record_key(dag_id, run_id, name)
         if store.exists(key):
-            out[name] = json.loads(store.read_bytes(key))
+            out[name.removesuffix(".json")] = json.loads(store.read_bytes(key))
     return out
 
 def _state(value: Any) -> str:

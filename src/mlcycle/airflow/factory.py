@@ -24,6 +24,7 @@ from mlcycle.airflow.docs import doc_md, monitor_doc_md
 from mlcycle.airflow.links import attach_links
 from mlcycle.airflow.placement import place_tasks
 from mlcycle.config.loader import Pipeline, load_all, load_pipeline, pipeline_files
+from mlcycle.core.names import Record, Task
 from mlcycle.errors import MlcycleError
 
 
@@ -74,7 +75,7 @@ def build_training_dag(pipe: Pipeline) -> DAG:
         },
     ) as dag:
 
-        @task(task_id="ingest")
+        @task(task_id=Task.INGEST)
         def ingest_task() -> dict[str, Any]:
             from mlcycle.steps.context import open_env
             from mlcycle.steps.ingest import ingest
@@ -85,7 +86,7 @@ def build_training_dag(pipe: Pipeline) -> DAG:
                 end = datetime.fromisoformat(str(params["data_end"]).replace("Z", "+00:00"))
             return ingest(open_env(config_path, ctx), end, params.get("lookback_days"))
 
-        @task(task_id="check_data")
+        @task(task_id=Task.CHECK_DATA)
         def check_data_task(snapshot: dict[str, Any]) -> dict[str, Any]:
             from mlcycle.steps.check_data import check_data
             from mlcycle.steps.context import open_env
@@ -93,7 +94,7 @@ def build_training_dag(pipe: Pipeline) -> DAG:
             with _no_retry_for_bad_data():
                 return check_data(open_env(config_path, _run_context()[0]), snapshot)
 
-        @task(task_id="train")
+        @task(task_id=Task.TRAIN)
         def train_task(snapshot: dict[str, Any], checks: dict[str, Any]) -> dict[str, Any]:
             from mlcycle.steps.context import open_env
             from mlcycle.steps.train import train
@@ -101,14 +102,14 @@ def build_training_dag(pipe: Pipeline) -> DAG:
             with _no_retry_for_bad_data():
                 return train(open_env(config_path, _run_context()[0]), snapshot, checks)
 
-        @task(task_id="evaluate")
+        @task(task_id=Task.EVALUATE)
         def evaluate_task(snapshot: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
             from mlcycle.steps.context import open_env
             from mlcycle.steps.evaluate import evaluate
 
             return evaluate(open_env(config_path, _run_context()[0]), snapshot, trained)
 
-        @task(task_id="validate_model")
+        @task(task_id=Task.VALIDATE_MODEL)
         def validate_task(evaluation: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
             from mlcycle.steps.context import open_env
             from mlcycle.steps.validate import validate_model
@@ -118,7 +119,7 @@ def build_training_dag(pipe: Pipeline) -> DAG:
                 open_env(config_path, _run_context()[0]), evaluation, trained, force
             )
 
-        @task(task_id="register_and_promote")
+        @task(task_id=Task.REGISTER_AND_PROMOTE)
         def promote_task(
             trained: dict[str, Any],
             snapshot: dict[str, Any],
@@ -180,7 +181,7 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
         },
     ) as dag:
 
-        @task(task_id="load_window")
+        @task(task_id=Task.LOAD_WINDOW)
         def load_window_task() -> dict[str, Any]:
             from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -197,7 +198,7 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
                     raise AirflowSkipException(f"skipping this window: {exc}") from exc
                 raise AirflowFailException(str(exc)) from exc
 
-        @task(task_id="score")
+        @task(task_id=Task.SCORE)
         def score_task(window: dict[str, Any]) -> dict[str, Any]:
             from airflow.sdk.exceptions import AirflowFailException
 
@@ -212,7 +213,7 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
             except (NoChampionError, UnseenLabelError) as exc:
                 raise AirflowFailException(str(exc)) from exc
 
-        @task(task_id="detect_drift")
+        @task(task_id=Task.DETECT_DRIFT)
         def detect_task(window: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
             from mlcycle.steps.context import open_env
             from mlcycle.steps.monitor.drift import detect_drift
@@ -224,14 +225,14 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
                 "report": record["report"],
             }
 
-        @task(task_id="decide")
+        @task(task_id=Task.DECIDE)
         def decide_task(drift: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
             from mlcycle.steps.context import open_env
             from mlcycle.steps.monitor.decide import decide
 
             return decide(open_env(config_path, _run_context()[0]), drift, scored)
 
-        @task.short_circuit(task_id="act")
+        @task.short_circuit(task_id=Task.ACT)
         def act_task(decision: dict[str, Any]) -> bool:
             from mlcycle.steps.context import open_env
             from mlcycle.steps.monitor.decide import act
@@ -249,18 +250,18 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
                 is_backfill=getattr(run_type, "value", run_type) == "backfill",
                 retrain_param=context["params"].get("allow_retrain"),
                 send_alert=lambda text: _drift_alert(env.pipe, context, text),
-                report_link=_report_link(ctx.dag_id, ctx.run_id, "drift_report.html"),
+                report_link=_report_link(ctx.dag_id, ctx.run_id, Record.DRIFT_REPORT_HTML),
             )
             return bool(record["retrain"])
 
-        @task(task_id="shadow_score")
+        @task(task_id=Task.SHADOW_SCORE)
         def shadow_score_task(window: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
             from mlcycle.steps.context import open_env
             from mlcycle.steps.monitor.shadow import score_shadow
 
             return score_shadow(open_env(config_path, _run_context()[0]), window, scored)
 
-        @task(task_id="shadow_decide")
+        @task(task_id=Task.SHADOW_DECIDE)
         def shadow_decide_task(record: dict[str, Any]) -> dict[str, Any]:
             from mlcycle.steps.context import open_env
             from mlcycle.steps.monitor.shadow import judge_shadow
@@ -270,7 +271,7 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
             return judge_shadow(env, record, notify=lambda text: _drift_alert(env.pipe, context, text))
 
         trigger = TriggerDagRunOperator(
-            task_id="trigger_retrain",
+            task_id=Task.TRIGGER_RETRAIN,
             trigger_dag_id=pipe.train_dag_id,
             trigger_run_id="drift_retrain__{{ run_id }}",
             logical_date=None,
@@ -351,7 +352,7 @@ def _versioning_call(action: str, pipe_path: str) -> dict[str, Any]:
     }
     pipe, settings = load_pipeline(pipe_path), load_settings()
     try:
-        if action == "rollback":
+        if action == Task.ROLLBACK:
             return rollback(
                 pipe, settings, to=params.get("version"), force=bool(params.get("force")), **common
             )
@@ -373,7 +374,7 @@ with this run and its triggering user. Same as `mlcycle rollback {pipe.name}`.
         "reason": Param("", type="string", maxLength=1000, description="Why; recorded in the history."),
         "force": Param(False, type="boolean", description="Allow a version that never passed the gate."),
     }
-    return _manual_dag(pipe, "rollback", doc, params)
+    return _manual_dag(pipe, Task.ROLLBACK, doc, params)
 
 def build_approve_dag(pipe: Pipeline) -> DAG:
     """``<name>__approve``: promote the waiting challenger from the UI (promotion.mode: manual)."""
@@ -391,7 +392,7 @@ Same as `mlcycle approve {pipe.name} --reason ...`.
             type="string", minLength=1, maxLength=1000, description="Why it is approved (required); recorded."
         ),
     }
-    return _manual_dag(pipe, "approve", doc, params)
+    return _manual_dag(pipe, Task.APPROVE, doc, params)
 
 def build_dags(directory: str | None = None) -> dict[str, DAG]:
     """Every pipeline's DAGs by dag_id; any invalid YAML fails the parse with all errors listed."""

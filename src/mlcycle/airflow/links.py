@@ -18,7 +18,7 @@ from urllib.parse import quote
 import attrs
 from airflow.sdk import BaseOperatorLink
 
-from mlcycle.core.model_card import MODEL_CARD_RECORD
+from mlcycle.core.names import Record, Task
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
@@ -114,14 +114,14 @@ class ModelVersionLink(_MlflowLink):
         return mlflow_model_version_url(ui, result["model_name"], result["version"])
 
 
-DATA_CHECKS_LINK = RunRecordLink(record="data_checks.json", label="Data checks report")
-MODEL_CARD_LINK = RunRecordLink(record=MODEL_CARD_RECORD, label="Model card")
-DRIFT_REPORT_LINK = RunRecordLink(record="drift_report.html", label="Drift report")
+DATA_CHECKS_LINK = RunRecordLink(record=Record.DATA_CHECKS, label="Data checks report")
+MODEL_CARD_LINK = RunRecordLink(record=Record.MODEL_CARD_HTML, label="Model card")
+DRIFT_REPORT_LINK = RunRecordLink(record=Record.DRIFT_REPORT_HTML, label="Drift report")
 LINKS_BY_TASK: dict[str, list[BaseOperatorLink]] = {
-    "check_data": [DATA_CHECKS_LINK],
-    "train": [MlflowRunLink()],
-    "register_and_promote": [ModelVersionLink(), MODEL_CARD_LINK],
-    "detect_drift": [DRIFT_REPORT_LINK],
+    Task.CHECK_DATA: [DATA_CHECKS_LINK],
+    Task.TRAIN: [MlflowRunLink()],
+    Task.REGISTER_AND_PROMOTE: [ModelVersionLink(), MODEL_CARD_LINK],
+    Task.DETECT_DRIFT: [DRIFT_REPORT_LINK],
 }
 
 

@@ -12,10 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlcycle.config.schema import ExecutionConfig
-
-HEAVY_TASKS = frozenset(
-    {"ingest", "check_data", "train", "evaluate", "load_window", "score", "detect_drift", "shadow_score"}
-)
+from mlcycle.core.names import HEAVY_TASKS
 
 
 def place_tasks(dag: Any, execution: ExecutionConfig) -> None:

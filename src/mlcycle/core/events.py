@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from mlcycle.core.names import Tag
+
 REASONS_KEPT = 20
 
 def alias_event(
@@ -24,7 +26,7 @@ def alias_event(
 
 def recorded_reasons(tags: dict[str, str]) -> list[str]:
     """The gate's reasons from the version tag (cut at MLflow's tag length, so maybe not JSON)."""
-    text = tags.get("mlcycle.validation_reasons", "[]")
+    text = tags.get(Tag.VALIDATION_REASONS, "[]")
     try:
         return [str(r) for r in json.loads(text)]
     except ValueError:
@@ -32,4 +34,4 @@ def recorded_reasons(tags: dict[str, str]) -> list[str]:
 
 def is_validated(tags: dict[str, str]) -> bool:
     """Passed the validation gate on its own (a forced promotion did not)."""
-    return tags.get("mlcycle.validation") == "passed" and tags.get("mlcycle.forced") != "true"
+    return tags.get(Tag.VALIDATION) == "passed" and tags.get(Tag.FORCED) != "true"

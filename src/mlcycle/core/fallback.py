@@ -19,11 +19,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 FALLBACK_FORMAT = "mlcycle.fallback/1"
-FALLBACK_ARTIFACT = "fallback/fallback.json"
-RULES_ARTIFACT = "postprocess/rules.json"
-FALLBACK_SHA256_TAG = "mlcycle.fallback_sha256"
-FALLBACK_KIND_TAG = "mlcycle.fallback_kind"
-RULES_SHA256_TAG = "mlcycle.postprocess_rules_sha256"
 
 
 def _plain(value: Any) -> Any:

@@ -9,9 +9,6 @@ from typing import Any
 from mlcycle.config.catalogs import LOWER_IS_BETTER
 from mlcycle.config.loader import Pipeline
 
-CARD_PATH = "model_card/model_card.md"
-CARD_HTML_PATH = "model_card/model_card.html"
-MODEL_CARD_RECORD = "model_card.html"  # the HTML card among the run's records (the task's extra link)
 # Markdown syntax a data value could carry into the card (a category named "[x](http://…)" or "a|b")
 _MD_SPECIAL = re.compile(r"([\\`*\[\]<|])")  # "<" alone stops autolinks
 

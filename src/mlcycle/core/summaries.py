@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlcycle.core.names import record_key
+from mlcycle.core.names import TRAINING_TASKS, Record, record_key
 
-STEPS = ("ingest", "check_data", "train", "evaluate", "validate_model", "register_and_promote")
 
 @dataclass
 class RunSummary:
@@ -27,7 +26,7 @@ class RunSummary:
     def render(self) -> str:
         r = self.records
         lines = [f"mlcycle: {self.dag_id} run {self.run_id}: {self.state.upper()}"]
-        lines.append("  tasks: " + ", ".join(f"{t}={self.task_states.get(t, '-')}" for t in STEPS))
+        lines.append("  tasks: " + ", ".join(f"{t}={self.task_states.get(t, '-')}" for t in TRAINING_TASKS))
         snap = r.get("ingest")
         if snap:
             lines.append(
@@ -69,7 +68,16 @@ class RunSummary:
         lines.append(f"  artifacts: {self.artifact_root}/{record_key(self.dag_id, self.run_id, '')}")
         return "\n".join(lines)
 
-MONITOR_RECORDS = ("window", "score", "drift", "decision", "action", "shadow", "shadow_decision")
+TRAINING_RECORDS = (Record.INGEST, Record.DATA_CHECKS, Record.EVALUATION, Record.DECISION, Record.PROMOTION)
+MONITOR_RECORDS = (
+    Record.WINDOW,
+    Record.SCORE,
+    Record.DRIFT,
+    Record.DECISION,
+    Record.ACTION,
+    Record.SHADOW,
+    Record.SHADOW_DECISION,
+)
 
 @dataclass
 class WindowSummary:

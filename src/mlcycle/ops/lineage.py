@@ -10,6 +10,7 @@ from mlcycle.adapters.wiring import open_tracking
 from mlcycle.config.loader import Pipeline
 from mlcycle.config.settings import Settings
 from mlcycle.core.events import recorded_reasons
+from mlcycle.core.names import Artifact, Tag, config_artifact
 from mlcycle.errors import PromotionError
 from mlcycle.ops.moves import _registry, _version_tags
 from mlcycle.ops.status import _iso
@@ -43,40 +44,40 @@ def lineage(pipe: Pipeline, settings: Settings, version: str) -> dict[str, Any]:
         )
     run = tracking.run_info(mv.run_id)
     rt = run.tags
-    trained_pipeline = rt.get("mlcycle.pipeline", pipe.name)
-    config_text = tracking.artifact_text(mv.run_id, f"config/{trained_pipeline}.yaml")
-    packages = tracking.artifact_text(mv.run_id, "lineage/packages.json")
-    checks = tracking.artifact_text(mv.run_id, "lineage/data_checks.json")
-    recorded_sha = rt.get("mlcycle.config_sha256")
-    replaced = tags.get("mlcycle.replaced")
+    trained_pipeline = rt.get(Tag.PIPELINE, pipe.name)
+    config_text = tracking.artifact_text(mv.run_id, config_artifact(trained_pipeline))
+    packages = tracking.artifact_text(mv.run_id, Artifact.PACKAGES)
+    checks = tracking.artifact_text(mv.run_id, Artifact.DATA_CHECKS)
+    recorded_sha = rt.get(Tag.CONFIG_SHA256)
+    replaced = tags.get(Tag.REPLACED)
     if replaced is None:
-        replaced = "not promoted (" + tags.get("mlcycle.promotion", tags.get("mlcycle.validation", "?")) + ")"
-    window = rt.get("mlcycle.window")
+        replaced = "not promoted (" + tags.get(Tag.PROMOTION, tags.get(Tag.VALIDATION, "?")) + ")"
+    window = rt.get(Tag.WINDOW)
     out: dict[str, Any] = {
         "model": registry.name,
         "version": str(version),
         "registered_at": _iso(mv.created_ms),
-        "validation": tags.get("mlcycle.validation"),
+        "validation": tags.get(Tag.VALIDATION),
         "validation_reasons": recorded_reasons(tags),
-        "snapshot_uri": rt.get("mlcycle.snapshot_uri"),
-        "snapshot_sha256": rt.get("mlcycle.snapshot_sha256"),
-        "rows": int(rt["mlcycle.snapshot_rows"]) if "mlcycle.snapshot_rows" in rt else None,
+        "snapshot_uri": rt.get(Tag.SNAPSHOT_URI),
+        "snapshot_sha256": rt.get(Tag.SNAPSHOT_SHA256),
+        "rows": int(rt[Tag.SNAPSHOT_ROWS]) if Tag.SNAPSHOT_ROWS in rt else None,
         "window": window,
-        "data_checks": rt.get("mlcycle.data_checks")
-        and f"{rt['mlcycle.data_checks']}: {rt.get('mlcycle.data_checks_summary', '')}",
+        "data_checks": rt.get(Tag.DATA_CHECKS)
+        and f"{rt[Tag.DATA_CHECKS]}: {rt.get(Tag.DATA_CHECKS_SUMMARY, '')}",
         "data_checks_detail": json.loads(checks) if checks else None,
-        "config_path": rt.get("mlcycle.config_path"),
+        "config_path": rt.get(Tag.CONFIG_PATH),
         "config_sha256": recorded_sha,
         "config_verified": bool(
             config_text and hashlib.sha256(config_text.encode()).hexdigest() == recorded_sha
         ),
         "config_content": config_text,
-        "git_commit": rt.get("mlcycle.git_commit"),
-        "git_commit_source": rt.get("mlcycle.git_commit_source"),
+        "git_commit": rt.get(Tag.GIT_COMMIT),
+        "git_commit_source": rt.get(Tag.GIT_COMMIT_SOURCE),
         "packages": json.loads(packages) if packages else None,
-        "airflow_dag_id": rt.get("airflow.dag_id"),
-        "airflow_run_id": rt.get("airflow.run_id"),
-        "airflow_logical_date": rt.get("airflow.logical_date"),
+        "airflow_dag_id": rt.get(Tag.AIRFLOW_DAG_ID),
+        "airflow_run_id": rt.get(Tag.AIRFLOW_RUN_ID),
+        "airflow_logical_date": rt.get(Tag.AIRFLOW_LOGICAL_DATE),
         "mlflow_run_id": mv.run_id,
         "mlflow_experiment_id": run.experiment_id,
         "model_source": mv.source,

@@ -10,6 +10,7 @@ from mlcycle.adapters.wiring import open_registry
 from mlcycle.config.loader import Pipeline
 from mlcycle.config.settings import Settings
 from mlcycle.core.events import alias_event, is_validated, recorded_reasons
+from mlcycle.core.names import Tag
 from mlcycle.errors import PromotionError
 
 
@@ -41,7 +42,7 @@ def previous_champion(registry: MlflowRegistry, current: str) -> str | None:
             and event.get("action") != "rollback"
         ):
             return event.get("from_version")
-    replaced = registry.version_tags(current).get("mlcycle.replaced")
+    replaced = registry.version_tags(current).get(Tag.REPLACED)
     return None if replaced in (None, "", "none") else replaced
 
 def rollback(
@@ -72,8 +73,8 @@ def rollback(
     if not is_validated(tags) and not force:
         raise PromotionError(
             f"v{target} of {registry.name!r} never passed the validation gate "
-            f"(validation: {tags.get('mlcycle.validation', 'not recorded')}, forced: "
-            f"{tags.get('mlcycle.forced', 'false')}); pass --force (the force param) to roll back to it anyway"
+            f"(validation: {tags.get(Tag.VALIDATION, 'not recorded')}, forced: "
+            f"{tags.get(Tag.FORCED, 'false')}); pass --force (the force param) to roll back to it anyway"
         )
     event = alias_event(
         "rollback",
@@ -84,7 +85,7 @@ def rollback(
         forced=not is_validated(tags),
     )
     promote(registry, target, current, event, move_challenger=False)
-    registry.tag_version(target, {"mlcycle.promotion": f"rolled back to (from v{current})"})
+    registry.tag_version(target, {Tag.PROMOTION: f"rolled back to (from v{current})"})
     return {"model": registry.name, "from_version": current, "to_version": target, "forced": event["forced"]}
 
 def approve(
@@ -114,18 +115,18 @@ def approve(
     if not is_validated(tags):
         raise PromotionError(
             f"v{version} of {registry.name!r} did not pass the validation gate "
-            f"(validation: {tags.get('mlcycle.validation', 'not recorded')}); only validated versions "
+            f"(validation: {tags.get(Tag.VALIDATION, 'not recorded')}); only validated versions "
             "can be approved (use the training DAG's force_promote param to override the gate)"
         )
-    compared = tags.get("mlcycle.compared_to_champion", "none")
+    compared = tags.get(Tag.COMPARED_TO_CHAMPION, "none")
     expected = None if compared == "none" else compared
     event = alias_event("approve", reason, by, via, recorded_reasons(tags))
     replaced = promote(registry, version, expected, event)
     registry.tag_version(
         version,
         {
-            "mlcycle.promotion": f"approved by {by[:100]}",
-            "mlcycle.replaced": replaced.version if replaced else "none",
+            Tag.PROMOTION: f"approved by {by[:100]}",
+            Tag.REPLACED: replaced.version if replaced else "none",
         },
     )
     return {"model": registry.name, "version": version, "replaced": replaced.version if replaced else None}

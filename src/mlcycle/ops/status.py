@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
+from mlcycle.adapters.ledger import MonitorLedger
 from mlcycle.adapters.registry import CHALLENGER, CHAMPION, MlflowRegistry
 from mlcycle.adapters.tracking import RunInfo, Tracking
 from mlcycle.adapters.wiring import open_store, open_tracking
 from mlcycle.config.loader import Pipeline
 from mlcycle.config.settings import Settings
+from mlcycle.core.names import Tag
 from mlcycle.errors import PromotionError
 from mlcycle.ops.moves import _registry
 
@@ -31,9 +32,9 @@ def _version_summary(
     return {
         "version": version,
         "run_id": mv.run_id,
-        "validation": mv.tags.get("mlcycle.validation"),
-        "promotion": mv.tags.get("mlcycle.promotion"),
-        "trained_by": f"{mv.tags.get('airflow.dag_id')} {mv.tags.get('airflow.run_id')}",
+        "validation": mv.tags.get(Tag.VALIDATION),
+        "promotion": mv.tags.get(Tag.PROMOTION),
+        "trained_by": f"{mv.tags.get(Tag.AIRFLOW_DAG_ID)} {mv.tags.get(Tag.AIRFLOW_RUN_ID)}",
         "metrics": metrics,
         "last_move": moved[-1] if moved else None,
     }
@@ -42,19 +43,17 @@ def _version_summary(
 RECENT_MONITORING = 5
 
 def _monitoring_summary(pipe: Pipeline, store: Any, run: RunInfo) -> dict[str, Any]:
-    from mlcycle.steps.monitor.decide import window_status_key
-
-    window = run.tags.get("mlcycle.window", "")
+    window = run.tags.get(Tag.WINDOW, "")
     try:
-        verdict = json.loads(store.read_bytes(window_status_key(pipe, window)))
+        verdict = MonitorLedger(store, pipe.name).verdict(window)
     except Exception as exc:  # the verdict is written by a later task; a run can stop before it
         verdict = {"status": f"no decision recorded ({type(exc).__name__})", "reasons": []}
     return {
         "mlflow_run_id": run.run_id,
         "started": _iso(run.start_time),
         "window": window,
-        "model_version": run.tags.get("mlcycle.model_version"),
-        "airflow_run_id": run.tags.get("airflow.run_id"),
+        "model_version": run.tags.get(Tag.MODEL_VERSION),
+        "airflow_run_id": run.tags.get(Tag.AIRFLOW_RUN_ID),
         "drift_share": run.metrics.get("drift_share"),
         "verdict": verdict.get("status"),
         "reasons": verdict.get("reasons", []),
@@ -89,12 +88,12 @@ def status(pipe: Pipeline, settings: Settings) -> dict[str, Any]:
             "mlflow_run_id": train.run_id,
             "started": _iso(train.start_time),
             "status": train.status,
-            "airflow_run_id": train.tags.get("airflow.run_id"),
+            "airflow_run_id": train.tags.get(Tag.AIRFLOW_RUN_ID),
             "validation": train.tags.get(
-                "mlcycle.validation", "not validated (the run stopped earlier)"
+                Tag.VALIDATION, "not validated (the run stopped earlier)"
             ),
             "registered": [
-                f"{v.name} v{v.version}: {v.tags.get('mlcycle.promotion', '-')}" for v in versions
+                f"{v.name} v{v.version}: {v.tags.get(Tag.PROMOTION, '-')}" for v in versions
             ],
         }
     store = open_store(settings)

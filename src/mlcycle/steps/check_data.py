@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from mlcycle.adapters.sources import load_snapshot
 from mlcycle.config.loader import Pipeline
 from mlcycle.config.schema import ExpectationConfig
+from mlcycle.core.names import Record
 from mlcycle.errors import DataCheckError
 from mlcycle.steps.context import Env
 
@@ -142,7 +143,7 @@ def check_data(env: Env, snapshot: dict[str, Any]) -> dict[str, Any]:
     frame = load_snapshot(env.store, snapshot["key"])
     result, full = run_checks(env.pipe, frame)
     report_uri = env.publish_json(
-        "data_checks.json", {"summary": result.to_dict(), "great_expectations": full}
+        Record.DATA_CHECKS, {"summary": result.to_dict(), "great_expectations": full}
     )
     log.info("data checks: %s", result.summary())
     if not result.success:

@@ -11,7 +11,7 @@ from mlcycle.adapters.store import ArtifactStore
 from mlcycle.adapters.wiring import open_registry, open_store, open_tracking
 from mlcycle.config.loader import Pipeline, load_pipeline
 from mlcycle.config.settings import Settings, load_settings
-from mlcycle.core.names import record_key
+from mlcycle.core.names import Tag, record_key
 
 if TYPE_CHECKING:
     from mlcycle.adapters.registry import MlflowRegistry
@@ -31,10 +31,10 @@ class RunContext:
 
     def tags(self) -> dict[str, str]:
         return {
-            "airflow.dag_id": self.dag_id,
-            "airflow.run_id": self.run_id,
-            "airflow.logical_date": self.logical_date,
-            "airflow.try_number": str(self.try_number),
+            Tag.AIRFLOW_DAG_ID: self.dag_id,
+            Tag.AIRFLOW_RUN_ID: self.run_id,
+            Tag.AIRFLOW_LOGICAL_DATE: self.logical_date,
+            Tag.AIRFLOW_TRY_NUMBER: str(self.try_number),
         }
 
 

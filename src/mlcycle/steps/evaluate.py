@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from mlcycle.adapters.sources import load_snapshot, release_freed_memory
+from mlcycle.core.names import Artifact, Record, Tag
 from mlcycle.steps.context import Env
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,8 @@ def _evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> di
     if champ_ref is not None:
         champ_tags = registry.version_tags(champ_ref.version)
         same = (
-            champ_tags.get("mlcycle.snapshot_sha256") == snapshot["sha256"]
-            and champ_tags.get("mlcycle.config_sha256") == pipe.config_sha256
+            champ_tags.get(Tag.SNAPSHOT_SHA256) == snapshot["sha256"]
+            and champ_tags.get(Tag.CONFIG_SHA256) == pipe.config_sha256
         )
         try:
             champ_model = load_sklearn_model(champ_ref.uri, champ_tags, f"{champ_ref.uri} (champion)")
@@ -89,8 +90,8 @@ def _evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> di
             run.log_metrics(_fairness_metrics(fairness))
         for name, figure in holdout_figures(pipe, scored, y):
             run.log_figure(figure, name)
-        run.log_dict(record, "evaluation/evaluation.json")
-    record["evaluation_uri"] = env.publish_json("evaluation.json", record)
+        run.log_dict(record, Artifact.EVALUATION)
+    record["evaluation_uri"] = env.publish_json(Record.EVALUATION, record)
     return record
 
 def _safe(value: str) -> str:

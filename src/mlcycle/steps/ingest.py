@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from mlcycle.adapters.sources import SourceSpec, publish_table, read_source
 from mlcycle.adapters.store import ArtifactStore
 from mlcycle.config.loader import Pipeline
+from mlcycle.core.names import Record, snapshots_prefix
 from mlcycle.errors import ConfigError, DataSourceError
 from mlcycle.steps.context import Env
 
@@ -60,7 +61,7 @@ def ingest_snapshot(pipe: Pipeline, interval_end: datetime, store: ArtifactStore
             f"{spec.label()}: no rows in the training window {window} across {n_files} file(s); "
             "check the files, data.window.lookback_days and the run's logical date"
         )
-    key, uri, digest = publish_table(store, table, f"snapshots/{pipe.name}")
+    key, uri, digest = publish_table(store, table, snapshots_prefix(pipe.name))
     return Snapshot(
         uri=uri,
         key=key,
@@ -90,6 +91,6 @@ def ingest(env: Env, interval_end: datetime, lookback_days: int | None = None) -
         )
         pipe = pipe.model_copy(update={"config": pipe.config.model_copy(update={"data": data})})
     snap = ingest_snapshot(pipe, interval_end, env.store).to_dict()
-    env.publish_json("ingest.json", snap)
+    env.publish_json(Record.INGEST, snap)
     log.info("snapshot %s: %d rows, sha256 %s", snap["uri"], snap["rows"], snap["sha256"])
     return snap

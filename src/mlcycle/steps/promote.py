@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from mlcycle.core.names import SHADOW_RUNNING
+from mlcycle.core.names import SHADOW_RUNNING, Artifact, Record, Tag
 from mlcycle.steps.context import Env
 
 log = logging.getLogger(__name__)
@@ -32,16 +32,16 @@ def register_and_promote(
     registry = env.registry
     tags = {
         **decision_tags(decision, evaluation["candidate"], pipe.config.evaluation.primary_metric),
-        "mlcycle.pipeline": pipe.name,
-        "mlcycle.snapshot_uri": snapshot["uri"],
-        "mlcycle.snapshot_sha256": snapshot["sha256"],
-        "mlcycle.config_sha256": pipe.config_sha256,
+        Tag.PIPELINE: pipe.name,
+        Tag.SNAPSHOT_URI: snapshot["uri"],
+        Tag.SNAPSHOT_SHA256: snapshot["sha256"],
+        Tag.CONFIG_SHA256: pipe.config_sha256,
         **trained.get("registration_tags", {}),
         **env.ctx.tags(),
     }
     ref = registry.register(trained["run_id"], trained["model_uri"], tags)
     card_uri = log_model_card(env, ref.version, trained["run_id"], snapshot, checks, evaluation, decision)
-    registry.tag_version(ref.version, {"mlcycle.model_card": card_uri})
+    registry.tag_version(ref.version, {Tag.MODEL_CARD: card_uri})
     outcome: dict[str, Any] = {
         "model_name": ref.name,
         "version": ref.version,
@@ -82,7 +82,7 @@ def register_and_promote(
                 f"the {pipe.name}__approve DAG)",
             )
         # tagged first: the monitor DAG shadows a challenger only once it is tagged "in shadow"
-        registry.tag_version(ref.version, {"mlcycle.promotion": tag})
+        registry.tag_version(ref.version, {Tag.PROMOTION: tag})
         set_challenger(registry, ref.version, alias_event("challenger", f"passed the gate; {because}", by, via, reasons))
         outcome["promoted"] = False
     else:
@@ -98,18 +98,18 @@ def register_and_promote(
         try:
             replaced = promote(registry, ref.version, decision.get("champion_version"), event)
         except PromotionError:
-            registry.tag_version(ref.version, {"mlcycle.promotion": "refused: champion moved"})
+            registry.tag_version(ref.version, {Tag.PROMOTION: "refused: champion moved"})
             raise
         registry.tag_version(
             ref.version,
-            {"mlcycle.promotion": "promoted", "mlcycle.replaced": replaced.version if replaced else "none"},
+            {Tag.PROMOTION: "promoted", Tag.REPLACED: replaced.version if replaced else "none"},
         )
         outcome.update(
             promoted=True, replaced=replaced.version if replaced else None, why="promoted to champion"
         )
     champ = registry.get_alias(CHAMPION)
     outcome["champion"] = champ.version if champ else None
-    env.publish_json("promotion.json", outcome)
+    env.publish_json(Record.PROMOTION, outcome)
     log.info("model %s v%s: %s", ref.name, ref.version, outcome["why"])
     return outcome
 
@@ -124,27 +124,21 @@ def log_model_card(
 ) -> str:
     """Write the version's model card (Markdown and HTML) into its MLflow run and the run records;
     return the Markdown card's URI."""
-    from mlcycle.core.model_card import (
-        CARD_HTML_PATH,
-        CARD_PATH,
-        MODEL_CARD_RECORD,
-        render_model_card,
-        render_model_card_html,
-    )
+    from mlcycle.core.model_card import render_model_card, render_model_card_html
 
     run_tags = env.tracking.run_tags(run_id)
     lineage = {
         "MLflow run": run_id,
         "Airflow run": f"{env.ctx.dag_id} {env.ctx.run_id} (logical date {env.ctx.logical_date})",
         "config": f"{env.pipe.path} sha256 {env.pipe.config_sha256}",
-        "git commit": f"{run_tags.get('mlcycle.git_commit')} ({run_tags.get('mlcycle.git_commit_source')})",
+        "git commit": f"{run_tags.get(Tag.GIT_COMMIT)} ({run_tags.get(Tag.GIT_COMMIT_SOURCE)})",
         "full lineage": f"mlcycle lineage {env.pipe.name} {version}",
     }
     card = render_model_card(env.pipe, version, snapshot, checks["result"], evaluation, decision, lineage)
     page = render_model_card_html(card, f"Model card: {env.pipe.model_name} v{version}")
     with env.tracking.run(run_id) as run:
-        run.log_text(card, CARD_PATH)
-        run.log_text(page, CARD_HTML_PATH)
-    env.store.publish_bytes(card.encode(), env.record_key("model_card.md"))
-    env.store.publish_bytes(page.encode(), env.record_key(MODEL_CARD_RECORD))
-    return f"runs:/{run_id}/{CARD_PATH}"
+        run.log_text(card, Artifact.CARD)
+        run.log_text(page, Artifact.CARD_HTML)
+    env.store.publish_bytes(card.encode(), env.record_key(Record.MODEL_CARD))
+    env.store.publish_bytes(page.encode(), env.record_key(Record.MODEL_CARD_HTML))
+    return f"runs:/{run_id}/{Artifact.CARD}"

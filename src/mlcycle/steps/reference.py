@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlcycle.adapters.sources import load_snapshot
 from mlcycle.config.loader import Pipeline
+from mlcycle.core.names import Artifact, Tag, snapshot_key
 from mlcycle.core.scoring import PREDICTION, drift_output, predict, prediction_kind
 from mlcycle.errors import MlcycleError, StorageError
 from mlcycle.steps.context import Env
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-REFERENCE_DIR = "reference"
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def log_reference(run: TrackedRun, profile: dict[str, Any], ref_sample: pd.DataF
     with tempfile.TemporaryDirectory(prefix="mlcycle-ref-") as tmp:
         (Path(tmp) / "profile.json").write_text(json.dumps(profile))
         ref_sample.to_parquet(Path(tmp) / "sample.parquet", index=False)
-        run.log_artifacts(tmp, REFERENCE_DIR)
+        run.log_artifacts(tmp, Artifact.REFERENCE_DIR)
 
 def load_reference(
     env: Env, champion: Any, load_model: Callable[[], Any]
@@ -90,19 +90,19 @@ def load_reference(
 
     with tempfile.TemporaryDirectory(prefix="mlcycle-ref-") as tmp:
         try:
-            local = env.tracking.download(tmp, run_id=champion.run_id, artifact_path=REFERENCE_DIR)
+            local = env.tracking.download(tmp, run_id=champion.run_id, artifact_path=Artifact.REFERENCE_DIR)
             profile = json.loads((Path(local) / "profile.json").read_text())
             return profile, pd.read_parquet(Path(local) / "sample.parquet"), "stored with the model"
         except (OSError, StorageError) as exc:
             log.warning("champion v%s has no stored reference (%s); computing it", champion.version, exc)
     tags = env.registry.version_tags(champion.version)
-    sha = tags.get("mlcycle.snapshot_sha256")
+    sha = tags.get(Tag.SNAPSHOT_SHA256)
     if not sha:
         raise MlcycleError(
             f"champion v{champion.version} of {env.pipe.model_name!r} has no mlcycle.snapshot_sha256 tag, "
             "so its training data is unknown; retrain it with the training DAG"
         )
-    frame = load_snapshot(env.store, f"snapshots/{env.pipe.name}/{sha}.parquet")
+    frame = load_snapshot(env.store, snapshot_key(env.pipe.name, sha))
     profile, ref_sample = build_reference(env.pipe, load_model(), frame)
     with env.tracking.run(champion.run_id) as run:
         log_reference(run, profile, ref_sample)

@@ -7,7 +7,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlcycle.adapters.model_files import MODEL_FILES_TAG, log_sklearn_model
+from mlcycle.adapters.model_files import log_sklearn_model
 from mlcycle.adapters.sources import load_snapshot, release_freed_memory
 from mlcycle.adapters.tracking import TrackedRun, Tracking, git_commit_info, package_versions
 from mlcycle.config.estimators import ESTIMATORS, make_estimator
@@ -18,6 +18,7 @@ from mlcycle.core.features import (
     split_indices,
     target_values,
 )
+from mlcycle.core.names import Artifact, Tag, config_artifact
 from mlcycle.errors import TrainingError
 from mlcycle.steps.context import Env, RunContext
 
@@ -155,15 +156,15 @@ def train_model(
     estimator = build_pipeline(pipe)
     commit, commit_source = git_commit_info()
     tags = {
-        "mlcycle.pipeline": pipe.name,
-        "mlcycle.config_path": pipe.path,
-        "mlcycle.config_sha256": pipe.config_sha256,
-        "mlcycle.snapshot_uri": snapshot["uri"],
-        "mlcycle.snapshot_sha256": snapshot["sha256"],
-        "mlcycle.snapshot_rows": str(snapshot["rows"]),
-        "mlcycle.window": f"{snapshot.get('window_start')}..{snapshot.get('window_end')}",
-        "mlcycle.git_commit": commit,
-        "mlcycle.git_commit_source": commit_source,
+        Tag.PIPELINE: pipe.name,
+        Tag.CONFIG_PATH: pipe.path,
+        Tag.CONFIG_SHA256: pipe.config_sha256,
+        Tag.SNAPSHOT_URI: snapshot["uri"],
+        Tag.SNAPSHOT_SHA256: snapshot["sha256"],
+        Tag.SNAPSHOT_ROWS: str(snapshot["rows"]),
+        Tag.WINDOW: f"{snapshot.get('window_start')}..{snapshot.get('window_end')}",
+        Tag.GIT_COMMIT: commit,
+        Tag.GIT_COMMIT_SOURCE: commit_source,
         **ctx.tags(),
     }
     params = {
@@ -182,9 +183,9 @@ def train_model(
     }
     with tracking.run(experiment_id=exp_id, run_name=f"{ctx.run_id}", tags=tags) as run:
         run.log_params(params)
-        run.log_text(pipe.source_text, f"config/{pipe.name}.yaml")
-        run.log_dict(snapshot, "lineage/snapshot.json")
-        run.log_dict(package_versions(), "lineage/packages.json")
+        run.log_text(pipe.source_text, config_artifact(pipe.name))
+        run.log_dict(snapshot, Artifact.SNAPSHOT)
+        run.log_dict(package_versions(), Artifact.PACKAGES)
         try:
             fit_pipeline(estimator, data)
         except (ValueError, TypeError) as exc:
@@ -197,7 +198,7 @@ def train_model(
 
             log_reference(run, *complete_reference(pipe, estimator, data.reference))  # stored with the model
         registration = _log_serving_companions(pipe, y_train, model_uri, run, tracking)
-        run.set_tags({k: v for k, v in registration.items() if k != MODEL_FILES_TAG})
+        run.set_tags({k: v for k, v in registration.items() if k != Tag.MODEL_FILES})
         return TrainResult(
             run_id=run.run_id,
             model_uri=model_uri,
@@ -222,26 +223,19 @@ def _log_serving_companions(
 ) -> dict[str, str]:
     """Log the fallback and the postprocess rules as JSON next to the model, and checksum all three."""
     from mlcycle.adapters.model_files import checksum_tags, dump_json
-    from mlcycle.core.fallback import (
-        FALLBACK_ARTIFACT,
-        FALLBACK_KIND_TAG,
-        FALLBACK_SHA256_TAG,
-        RULES_ARTIFACT,
-        RULES_SHA256_TAG,
-        fit_fallback,
-    )
+    from mlcycle.core.fallback import fit_fallback
 
     fallback_text, fallback_sha = dump_json(fit_fallback(pipe, y_train))
     rules_text, rules_sha = dump_json([r.model_dump() for r in pipe.config.postprocess.rules])
-    run.log_text(fallback_text, FALLBACK_ARTIFACT)
-    run.log_text(rules_text, RULES_ARTIFACT)
+    run.log_text(fallback_text, Artifact.FALLBACK)
+    run.log_text(rules_text, Artifact.RULES)
     with tempfile.TemporaryDirectory(prefix="mlcycle-sum-") as tmp:
         tags = checksum_tags(tracking.download(tmp, artifact_uri=model_uri))
     return {
         **tags,
-        FALLBACK_SHA256_TAG: fallback_sha,
-        FALLBACK_KIND_TAG: pipe.config.fallback_kind,
-        RULES_SHA256_TAG: rules_sha,
+        Tag.FALLBACK_SHA256: fallback_sha,
+        Tag.FALLBACK_KIND: pipe.config.fallback_kind,
+        Tag.RULES_SHA256: rules_sha,
     }
 
 def _resolved_params(pipe: Pipeline) -> dict[str, Any]:
@@ -270,12 +264,12 @@ def record_data_checks(env: Env, run_id: str, checks: dict[str, Any]) -> None:
     with env.tracking.run(run_id) as run:
         run.set_tags(
             {
-                "mlcycle.data_checks": "passed" if summary["success"] else "failed",
-                "mlcycle.data_checks_summary": (
+                Tag.DATA_CHECKS: "passed" if summary["success"] else "failed",
+                Tag.DATA_CHECKS_SUMMARY: (
                     f"{summary['evaluated'] - len(summary['failures'])}/{summary['evaluated']} "
                     f"expectations passed on {summary['rows']} rows"
                 ),
-                "mlcycle.data_checks_uri": checks["report_uri"],
+                Tag.DATA_CHECKS_URI: checks["report_uri"],
             }
         )
-        run.log_dict(summary, "lineage/data_checks.json")
+        run.log_dict(summary, Artifact.DATA_CHECKS)

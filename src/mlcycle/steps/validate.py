@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from mlcycle.core.names import Artifact, Record, Tag
 from mlcycle.steps.context import Env
 
 log = logging.getLogger(__name__)
@@ -29,8 +30,8 @@ def validate_model(
     )
     record = decision.to_dict()
     with env.tracking.run(trained["run_id"]) as run:
-        run.set_tags({"mlcycle.validation": decision.verdict, "mlcycle.forced": str(decision.forced).lower()})
-        run.log_dict(record, "evaluation/decision.json")
-    record["decision_uri"] = env.publish_json("decision.json", record)
+        run.set_tags({Tag.VALIDATION: decision.verdict, Tag.FORCED: str(decision.forced).lower()})
+        run.log_dict(record, Artifact.DECISION)
+    record["decision_uri"] = env.publish_json(Record.DECISION, record)
     log.info("validation %s:\n  %s", decision.verdict, "\n  ".join(decision.reasons))
     return record

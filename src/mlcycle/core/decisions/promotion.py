@@ -9,6 +9,7 @@ from typing import Any
 
 from mlcycle.config.catalogs import LOWER_IS_BETTER
 from mlcycle.config.schema import EvaluationConfig, FairnessConfig, SliceGateConfig
+from mlcycle.core.names import Tag, metric_tag
 
 # Metric differences are float arithmetic: a regression of exactly max_regression must still pass.
 TOLERANCE = 1e-9
@@ -253,12 +254,12 @@ def decide_fairness(report: dict[str, Any] | None, cfg: FairnessConfig) -> Fairn
 
 def decision_tags(decision: dict[str, Any], metrics: dict[str, Any], primary: str) -> dict[str, str]:
     tags = {
-        "mlcycle.validation": decision["verdict"],
-        "mlcycle.validation_reasons": json.dumps(list(decision["reasons"]))[:4900],
-        "mlcycle.compared_to_champion": str(decision.get("champion_version") or "none"),
-        "mlcycle.forced": str(bool(decision.get("forced"))).lower(),
+        Tag.VALIDATION: decision["verdict"],
+        Tag.VALIDATION_REASONS: json.dumps(list(decision["reasons"]))[:4900],
+        Tag.COMPARED_TO_CHAMPION: str(decision.get("champion_version") or "none"),
+        Tag.FORCED: str(bool(decision.get("forced"))).lower(),
     }
     value = metrics.get(primary)
     if value is not None:
-        tags[f"mlcycle.metric.{primary}"] = f"{value:.6f}"
+        tags[metric_tag(primary)] = f"{value:.6f}"
     return tags

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from mlcycle.config.loader import Pipeline
+from mlcycle.adapters.ledger import MonitorLedger
 from mlcycle.core.decisions.monitoring import alert_text
+from mlcycle.core.names import Record
 from mlcycle.steps.context import Env
 
 log = logging.getLogger(__name__)
 
-
-def window_status_key(pipe: Pipeline, window_key_: str) -> str:
-    return f"monitor/{pipe.name}/windows/{window_key_}.json"
 
 def decide(env: Env, drift: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
     from mlcycle.core.decisions.monitoring import decide_drift
@@ -42,39 +39,10 @@ def decide(env: Env, drift: dict[str, Any], scored: dict[str, Any]) -> dict[str,
         "run_id": env.ctx.run_id,
         "decided_at": datetime.now(UTC).isoformat(),
     }
-    data = json.dumps(record, indent=2, sort_keys=True).encode()
-    env.store.publish_bytes(data, window_status_key(pipe, drift["window_key"]))
-    record["decision_uri"] = env.publish_json("decision.json", record)
+    MonitorLedger(env.store, pipe.name).record_verdict(drift["window_key"], record)
+    record["decision_uri"] = env.publish_json(Record.DECISION, record)
     log.info("verdict %s:\n  %s", verdict.status, "\n  ".join(verdict.reasons))
     return record
-
-def recent_statuses(env: Env, window_end: str, count: int) -> tuple[str, ...]:
-    """Statuses of the ``count`` latest windows ending at or before ``window_end``, oldest first."""
-    keys = env.store.list_keys(f"monitor/{env.pipe.name}/windows")
-    records = [json.loads(env.store.read_bytes(k)) for k in keys if k.endswith(".json")]
-    upto = sorted(
-        (r for r in records if r["window_end"] <= window_end),
-        key=lambda r: (r["window_end"], r["window_start"]),
-    )
-    return tuple(r["status"] for r in upto[-count:])
-
-def last_event(env: Env, kind: str) -> datetime | None:
-    keys = [k for k in env.store.list_keys(f"monitor/{env.pipe.name}/events") if k.endswith(f"-{kind}.json")]
-    if not keys:
-        return None
-    return datetime.fromisoformat(json.loads(env.store.read_bytes(keys[-1]))["at"])
-
-def record_event(env: Env, kind: str, payload: dict[str, Any], now: datetime) -> str:
-    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-    body = {
-        "kind": kind,
-        "at": now.isoformat(),
-        "dag_id": env.ctx.dag_id,
-        "run_id": env.ctx.run_id,
-        **payload,
-    }
-    data = json.dumps(body, indent=2, sort_keys=True, default=str).encode()
-    return env.store.publish_bytes(data, f"monitor/{env.pipe.name}/events/{stamp}-{kind}.json")
 
 def act(
     env: Env,
@@ -98,10 +66,12 @@ def act(
     mon = pipe.config.monitoring
     notes = pipe.config.notifications
     now = now or datetime.now(UTC)
+    ledger = MonitorLedger(env.store, pipe.name)
+    run = {"dag_id": env.ctx.dag_id, "run_id": env.ctx.run_id}
     state = GuardState(
-        recent=recent_statuses(env, decision["window_end"], mon.retrain.of_last_windows),
-        last_retrain_at=last_event(env, "retrain"),
-        last_alert_at=last_event(env, "alert"),
+        recent=ledger.recent_statuses(decision["window_end"], mon.retrain.of_last_windows),
+        last_retrain_at=ledger.last_event("retrain"),
+        last_alert_at=ledger.last_event("alert"),
         active_training_runs=active_training_runs,
     )
     action = decide_action(
@@ -124,14 +94,14 @@ def act(
     if action.alert:
         failures = send_alert(alert_text(pipe, decision, report_link))
         record["alert_failures"] = failures
-        record_event(env, "alert", {"window_key": decision["window_key"], "status": decision["status"]}, now)
+        ledger.record_event("alert", {**run, "window_key": decision["window_key"], "status": decision["status"]}, now)
     if action.retrain:
         record["retrain_dag_id"] = pipe.train_dag_id
         record["retrain_logical_date"] = decision["window_end"]
-        record_event(
-            env,
+        ledger.record_event(
             "retrain",
             {
+                **run,
                 "window_key": decision["window_key"],
                 "train_dag_id": pipe.train_dag_id,
                 "reasons": decision["reasons"],
@@ -139,6 +109,6 @@ def act(
             },
             now,
         )
-    record["action_uri"] = env.publish_json("action.json", record)
+    record["action_uri"] = env.publish_json(Record.ACTION, record)
     log.info("action:\n  %s", "\n  ".join(action.reasons))
     return record

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcycle.adapters.sources import load_snapshot
+from mlcycle.core.names import Record, Tag
 from mlcycle.core.scoring import (
     CHAMPION_SERVED,
     FALLBACK,
@@ -73,8 +74,8 @@ def detect_drift(env: Env, window: dict[str, Any], scored: dict[str, Any]) -> di
         report = evidently_report(
             ref_rep, cur_sample, rep_num, rep_cat, str(html), cfg.column_threshold, cfg.share_threshold
         )
-        html_uri = env.store.publish_file(html, env.record_key("drift_report.html"))
-        json_uri = env.publish_json("drift_report.json", report)
+        html_uri = env.store.publish_file(html, env.record_key(Record.DRIFT_REPORT_HTML))
+        json_uri = env.publish_json(Record.DRIFT_REPORT, report)
         record = {
             "window_key": window["window_key"],
             "window_start": window["window_start"],
@@ -93,7 +94,7 @@ def detect_drift(env: Env, window: dict[str, Any], scored: dict[str, Any]) -> di
             },
         }
         record["mlflow_run_id"] = _log_monitoring_run(env, record, html, report, scored)
-    record["drift_uri"] = env.publish_json("drift.json", record)
+    record["drift_uri"] = env.publish_json(Record.DRIFT, record)
     log.info(
         "drift: share %.2f (%s), domain AUC %s, report %s",
         measured.share,
@@ -122,16 +123,16 @@ def _log_monitoring_run(
         if v is not None:
             metrics[f"window_{k}"] = v
     tags = {
-        "mlcycle.pipeline": pipe.name,
-        "mlcycle.window": record["window_key"],
-        "mlcycle.model_version": str(record["model_version"]),
-        "mlcycle.predictions_uri": scored["predictions_uri"],
-        "mlcycle.served_by": str(scored.get("served_by", CHAMPION_SERVED)),
+        Tag.PIPELINE: pipe.name,
+        Tag.WINDOW: record["window_key"],
+        Tag.MODEL_VERSION: str(record["model_version"]),
+        Tag.PREDICTIONS_URI: scored["predictions_uri"],
+        Tag.SERVED_BY: str(scored.get("served_by", CHAMPION_SERVED)),
         **env.ctx.tags(),
     }
     fallback = scored.get("fallback") or {}
     if fallback.get("used"):
-        tags["mlcycle.fallback_reason"] = str(fallback.get("reason"))[:4000]
+        tags[Tag.FALLBACK_REASON] = str(fallback.get("reason"))[:4000]
     with env.tracking.run(experiment_id=exp, run_name=f"{record['window_key']}", tags=tags) as run:
         run.log_metrics(metrics)
         run.log_artifact(html, "drift")

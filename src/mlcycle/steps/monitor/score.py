@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlcycle.adapters.sources import load_snapshot
+from mlcycle.core.names import Artifact, Record, Tag, metric_tag, predictions_key
 from mlcycle.core.scoring import (
     CHAMPION_SERVED,
     FALLBACK,
@@ -94,7 +95,7 @@ def score(
         scored_at=scored_at.isoformat(),
     )
     table = pa.Table.from_pandas(preds, preserve_index=False)
-    key = f"predictions/{pipe.name}/{window['window_key']}/v{champion.version}.parquet"
+    key = predictions_key(pipe.name, window["window_key"], champion.version)
     uri = publish_parquet(env, table, key)
 
     quality = window_quality(env, window, frame, model, X)
@@ -105,7 +106,7 @@ def score(
             quality["skipped"] = "scored by the fallback: the champion's quality is unknown"
         else:
             primary = pipe.config.evaluation.primary_metric
-            ref_value = tags.get(f"mlcycle.metric.{primary}")
+            ref_value = tags.get(metric_tag(primary))
             quality["reference"] = {primary: float(ref_value)} if ref_value is not None else {}
     counts = fired.value_counts()
     record: dict[str, Any] = {
@@ -126,7 +127,7 @@ def score(
     }
     if served.served_by == FALLBACK:
         record["fallback"]["notified"] = _announce_fallback(env, window, champion.version, served, notify)
-    env.publish_json("score.json", record)
+    env.publish_json(Record.SCORE, record)
     log.info(
         "scored %d rows with %s v%s (%s) -> %s", n, pipe.model_name, champion.version, served.served_by, uri
     )
@@ -154,7 +155,7 @@ class Served:
 def serve(env: Env, champion: Any, tags: dict[str, str], X: pd.DataFrame) -> Served:
     """Run the champion on ``X`` if it loads verified and passes the health check, else its fallback."""
     from mlcycle.adapters.model_files import load_sklearn_model, load_verified_json
-    from mlcycle.core.fallback import FALLBACK_ARTIFACT, FALLBACK_SHA256_TAG, FallbackModel, champion_problem
+    from mlcycle.core.fallback import FallbackModel, champion_problem
     from mlcycle.errors import FallbackError
 
     pipe = env.pipe
@@ -162,10 +163,10 @@ def serve(env: Env, champion: Any, tags: dict[str, str], X: pd.DataFrame) -> Ser
     fallback: FallbackModel | None = None
     fallback_problem = None
     try:
-        sha = tags.get(FALLBACK_SHA256_TAG)
+        sha = tags.get(Tag.FALLBACK_SHA256)
         if not sha:
-            raise MlcycleError(f"no fallback registered (no {FALLBACK_SHA256_TAG} tag)")
-        fallback = FallbackModel(load_verified_json(champion.run_id, FALLBACK_ARTIFACT, sha, label))
+            raise MlcycleError(f"no fallback registered (no {Tag.FALLBACK_SHA256} tag)")
+        fallback = FallbackModel(load_verified_json(champion.run_id, Artifact.FALLBACK, sha, label))
     except Exception as exc:  # a missing or altered fallback matters only if the champion fails too
         fallback_problem = f"{type(exc).__name__}: {exc}"[:1000]
         log.warning("%s: no usable fallback: %s", label, fallback_problem)
@@ -191,13 +192,12 @@ def serve(env: Env, champion: Any, tags: dict[str, str], X: pd.DataFrame) -> Ser
 def stored_rules(champion: Any, tags: dict[str, str]) -> tuple[list[dict[str, Any]], str | None]:
     """The postprocess rules registered with the champion (not today's YAML), verified."""
     from mlcycle.adapters.model_files import load_verified_json
-    from mlcycle.core.fallback import RULES_ARTIFACT, RULES_SHA256_TAG
 
-    sha = tags.get(RULES_SHA256_TAG)
+    sha = tags.get(Tag.RULES_SHA256)
     if not sha:
         return [], None  # registered before rules were stored with versions
     label = f"model {champion.name!r} version {champion.version}"
-    return list(load_verified_json(champion.run_id, RULES_ARTIFACT, sha, label)), sha
+    return list(load_verified_json(champion.run_id, Artifact.RULES, sha, label)), sha
 
 def _announce_fallback(
     env: Env,

@@ -19,7 +19,7 @@ from typing import Any
 from mlcycle.adapters.registry import CHALLENGER, CHAMPION, MlflowRegistry, VersionRef
 from mlcycle.config.schema import ShadowConfig
 from mlcycle.core.decisions.shadow import PROMOTE, REJECT, ShadowVerdict, ShadowWindow, decide_shadow
-from mlcycle.core.names import SHADOW_RUNNING
+from mlcycle.core.names import SHADOW_RUNNING, Record, Tag, predictions_key
 from mlcycle.core.scoring import PREDICTION, PROBABILITY, predict
 from mlcycle.steps.context import Env
 from mlcycle.steps.monitor.score import publish_parquet, window_quality
@@ -27,9 +27,7 @@ from mlcycle.steps.monitor.score import publish_parquet, window_quality
 log = logging.getLogger(__name__)
 
 
-WINDOW_TAG = "mlcycle.shadow.window."
 
-VERDICT_TAG = "mlcycle.shadow.verdict"
 
 def shadow_challenger(registry: MlflowRegistry) -> tuple[VersionRef, dict[str, str]] | None:
     """The challenger, with its tags, if it is in shadow (a manual-mode challenger is not)."""
@@ -37,11 +35,11 @@ def shadow_challenger(registry: MlflowRegistry) -> tuple[VersionRef, dict[str, s
     if ref is None:
         return None
     tags = registry.version_tags(ref.version)
-    return (ref, tags) if tags.get("mlcycle.promotion") == SHADOW_RUNNING else None
+    return (ref, tags) if tags.get(Tag.PROMOTION) == SHADOW_RUNNING else None
 
 def shadow_windows(tags: dict[str, str]) -> list[dict[str, Any]]:
     """The windows recorded on a version in shadow, in the order they were scored."""
-    records = [json.loads(v) for k, v in tags.items() if k.startswith(WINDOW_TAG)]
+    records = [json.loads(v) for k, v in tags.items() if k.startswith(Tag.SHADOW_WINDOW_PREFIX)]
     return sorted(records, key=lambda r: (r["scored_at"], r["window_key"]))
 
 def _window(record: dict[str, Any]) -> ShadowWindow:
@@ -60,7 +58,7 @@ def score_shadow(env: Env, window: dict[str, Any], scored: dict[str, Any]) -> di
     found = shadow_challenger(registry)
     if found is None or found[0].version == scored["model_version"]:
         record: dict[str, Any] = {"active": False, "why": "no challenger in shadow"}
-        env.publish_json("shadow.json", record)
+        env.publish_json(Record.SHADOW, record)
         return record
     challenger, tags = found
     model = load_sklearn_model(
@@ -83,7 +81,7 @@ def score_shadow(env: Env, window: dict[str, Any], scored: dict[str, Any]) -> di
         run_id=env.ctx.run_id,
         scored_at=datetime.now(UTC).isoformat(),
     )
-    key = f"shadow/{pipe.name}/{window['window_key']}/v{challenger.version}.parquet"
+    key = predictions_key(pipe.name, window["window_key"], challenger.version, shadow=True)
     uri = publish_parquet(env, pa.Table.from_pandas(shadow, preserve_index=False), key)
 
     primary = pipe.config.evaluation.primary_metric
@@ -104,10 +102,10 @@ def score_shadow(env: Env, window: dict[str, Any], scored: dict[str, Any]) -> di
         "scored_at": shadow["scored_at"].iloc[0],
     }
     registry.tag_version(
-        challenger.version, {WINDOW_TAG + window["window_key"]: json.dumps(entry, sort_keys=True, default=str)}
+        challenger.version, {Tag.SHADOW_WINDOW_PREFIX + window["window_key"]: json.dumps(entry, sort_keys=True, default=str)}
     )
     record = {"active": True, "challenger_version": challenger.version, **entry}
-    env.publish_json("shadow.json", record)
+    env.publish_json(Record.SHADOW, record)
     log.info(
         "shadow: v%s scored %d rows (%s %s vs champion v%s %s) -> %s",
         challenger.version, len(frame), primary, entry["challenger"], entry["champion_version"],
@@ -131,7 +129,7 @@ def judge_shadow(
     pipe = env.pipe
     if not shadow.get("active"):
         record: dict[str, Any] = {"outcome": "none", "why": shadow.get("why", "no challenger in shadow")}
-        env.publish_json("shadow_decision.json", record)
+        env.publish_json(Record.SHADOW_DECISION, record)
         return record
     registry = env.registry
     version = str(shadow["challenger_version"])
@@ -140,10 +138,10 @@ def judge_shadow(
     if found is None or found[0].version != version or (champion and champion.version == version):
         # a retry after the verdict took effect, or the challenger was replaced or approved meanwhile
         record = {"outcome": "none", "why": f"v{version} is no longer the challenger in shadow"}
-        env.publish_json("shadow_decision.json", record)
+        env.publish_json(Record.SHADOW_DECISION, record)
         return record
     tags = found[1]
-    baseline = tags.get("mlcycle.compared_to_champion")
+    baseline = tags.get(Tag.COMPARED_TO_CHAMPION)
     verdict = decide_shadow(
         [_window(r) for r in shadow_windows(tags)],
         pipe.config.promotion.shadow_policy,
@@ -156,21 +154,21 @@ def judge_shadow(
     via = f"DAG {env.ctx.dag_id} run {env.ctx.run_id}"
     by = env.ctx.actor
     if verdict.outcome in (PROMOTE, REJECT):
-        registry.tag_version(version, {VERDICT_TAG: json.dumps(record, default=str)[:4900]})
+        registry.tag_version(version, {Tag.SHADOW_VERDICT: json.dumps(record, default=str)[:4900]})
     if verdict.outcome == PROMOTE:
         event = alias_event("shadow_promote", verdict.reasons[0], by, via, list(verdict.reasons[1:]))
         replaced = promote(registry, version, baseline, event)
         registry.tag_version(
             version,
-            {"mlcycle.promotion": "promoted (shadow)", "mlcycle.replaced": replaced.version if replaced else "none"},
+            {Tag.PROMOTION: "promoted (shadow)", Tag.REPLACED: replaced.version if replaced else "none"},
         )
     elif verdict.outcome == REJECT:
         event = alias_event("shadow_reject", verdict.reasons[0], by, via, list(verdict.reasons[1:]))
         record["challenger_cleared"] = clear_challenger(registry, version, event)
-        registry.tag_version(version, {"mlcycle.promotion": "rejected in shadow"})
+        registry.tag_version(version, {Tag.PROMOTION: "rejected in shadow"})
     if verdict.outcome != "pending" and notify is not None and "promotion" in pipe.config.notifications.events:
         record["notify_failures"] = notify(verdict_text(pipe.name, version, verdict))
-    record["decision_uri"] = env.publish_json("shadow_decision.json", record)
+    record["decision_uri"] = env.publish_json(Record.SHADOW_DECISION, record)
     log.info("shadow verdict %s for v%s:\n  %s", verdict.outcome, version, "\n  ".join(verdict.reasons))
     return record
 
@@ -181,7 +179,7 @@ def shadow_state(registry: MlflowRegistry, policy: ShadowConfig, primary: str) -
         return None
     ref, tags = found
     champion = registry.get_alias(CHAMPION)
-    baseline = tags.get("mlcycle.compared_to_champion")
+    baseline = tags.get(Tag.COMPARED_TO_CHAMPION)
     records = shadow_windows(tags)
     verdict = decide_shadow(
         [_window(r) for r in records],

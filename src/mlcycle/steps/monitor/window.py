@@ -9,6 +9,7 @@ from typing import Any
 
 from mlcycle.adapters.sources import SourceSpec, publish_table, read_source, resolve_local
 from mlcycle.config.loader import Pipeline
+from mlcycle.core.names import Record, windows_prefix
 from mlcycle.errors import DataSourceError, MlcycleError
 from mlcycle.steps.context import Env
 
@@ -110,14 +111,14 @@ def load_window(env: Env, start: datetime, end: datetime) -> dict[str, Any]:
     if rows < mon.min_rows:
         label = spec.source if spec.source.startswith("s3://") else str(resolve_local(spec.source))
         record.update(status="empty", policy=mon.on_empty)
-        env.publish_json("window.json", record)
+        env.publish_json(Record.WINDOW, record)
         raise EmptyWindowError(
             f"{label}: {rows} row(s) in the window [{start.isoformat()}, {end.isoformat()}) across {files} "
             f"file(s), fewer than monitoring.min_rows ({mon.min_rows}); monitoring.on_empty is "
             f"{mon.on_empty!r}. Check that production data lands there, or lower monitoring.min_rows."
         )
     table = pa.concat_tables(tables, promote_options="permissive")
-    key, uri, sha = publish_table(env.store, table, f"windows/{pipe.name}")
+    key, uri, sha = publish_table(env.store, table, windows_prefix(pipe.name))
     record.update(
         status="loaded",
         key=key,
@@ -126,6 +127,6 @@ def load_window(env: Env, start: datetime, end: datetime) -> dict[str, Any]:
         columns={f.name: str(f.type) for f in table.schema},
         has_labels=bool(spec.label_column and spec.label_column in table.column_names),
     )
-    env.publish_json("window.json", record)
+    env.publish_json(Record.WINDOW, record)
     log.info("window %s: %d rows from %d file(s) -> %s", record["window_key"], rows, files, uri)
     return record
