@@ -412,7 +412,7 @@ def test_snapshot_record_describes_the_data(
 ) -> None:
     _write_csv(data_root / "e.csv", _rows(["2025-02-20 00:00:00", "2025-02-21 00:00:00"]))
     snap = ingest_snapshot(make_pipeline(_yaml("e.csv")), END, store)
-    record = snap.to_dict()
+    record = snap.to_xcom()
     assert record["source"] == "e.csv"
     assert record["columns"] == {
         "x": "double",

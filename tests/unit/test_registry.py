@@ -15,9 +15,10 @@ from mlcycle.config.loader import Pipeline
 from mlcycle.core.decisions.promotion import decision_tags
 from mlcycle.core.features import feature_frame
 from mlcycle.core.names import CHALLENGER, CHAMPION
+from mlcycle.core.records import Snapshot, TrainResult
 from mlcycle.errors import PromotionError
 from mlcycle.steps.context import RunContext
-from mlcycle.steps.train import TrainResult, train_model
+from mlcycle.steps.train import train_model
 from tests.unit.conftest import MlflowStore
 
 CTX = RunContext("churn__train", "scheduled__2026-01-01T00:00:00+00:00", "2026-01-01T00:00:00+00:00")
@@ -35,7 +36,17 @@ def store(demo_pipeline: Pipeline, churn_frame: pd.DataFrame, mlflow_store: Mlfl
     runs = []
     for i in range(3):
         frame = churn_frame.iloc[i * 400 : (i + 1) * 400]
-        snapshot = {"uri": f"/snap/{i}.parquet", "sha256": f"{i}" * 64, "rows": len(frame)}
+        snapshot = Snapshot(
+            uri=f"/snap/{i}.parquet",
+            key=f"snapshots/churn/{i}.parquet",
+            sha256=f"{i}" * 64,
+            rows=len(frame),
+            columns={},
+            window_start=None,
+            window_end="2026-01-01T00:00:00+00:00",
+            source="data/churn.csv",
+            source_files=1,
+        )
         runs.append(
             train_model(
                 demo_pipeline, frame, snapshot, CTX, Tracking(mlflow_store.tracking_uri, mlflow_store.artifact_root)

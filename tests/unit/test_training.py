@@ -14,9 +14,10 @@ from mlcycle.adapters.tracking import Tracking
 from mlcycle.config.estimators import CLASSIFICATION, ESTIMATORS
 from mlcycle.config.loader import Pipeline
 from mlcycle.core.features import feature_frame, split_indices, target_values
+from mlcycle.core.records import Snapshot, TrainResult
 from mlcycle.errors import TrainingError
 from mlcycle.steps.context import RunContext
-from mlcycle.steps.train import TrainResult, build_pipeline, fit_pipeline, prepare_training, train_model
+from mlcycle.steps.train import build_pipeline, fit_pipeline, prepare_training, train_model
 from tests.unit.conftest import MlflowStore, PipelineFactory
 
 TINY_YAML = """
@@ -255,18 +256,22 @@ class Trained:
     result: TrainResult
     tracking_uri: str
     artifact_root: str
-    snapshot: dict[str, object]
+    snapshot: Snapshot
 
 
 @pytest.fixture(scope="module")
 def trained(demo_pipeline: Pipeline, churn_frame: pd.DataFrame, mlflow_store: MlflowStore) -> Trained:
-    snapshot = {
-        "uri": "/data/snapshots/churn/abc.parquet",
-        "sha256": "ab" * 32,
-        "rows": len(churn_frame),
-        "window_start": "2025-01-01T00:00:00+00:00",
-        "window_end": "2026-01-01T00:00:00+00:00",
-    }
+    snapshot = Snapshot(
+        uri="/data/snapshots/churn/abc.parquet",
+        key="snapshots/churn/abc.parquet",
+        sha256="ab" * 32,
+        rows=len(churn_frame),
+        columns={},
+        window_start="2025-01-01T00:00:00+00:00",
+        window_end="2026-01-01T00:00:00+00:00",
+        source="data/churn.csv",
+        source_files=1,
+    )
     tracking_uri, artifact_root = mlflow_store.tracking_uri, mlflow_store.artifact_root
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLCYCLE_GIT_COMMIT", "0123abcd")
@@ -314,7 +319,7 @@ def test_train_model_logs_config_and_lineage_artifacts(demo_pipeline: Pipeline, 
     config_text = mlflow.artifacts.load_text(f"runs:/{run_id}/config/churn.yaml")
     assert config_text == demo_pipeline.source_text
     snapshot = mlflow.artifacts.load_dict(f"runs:/{run_id}/lineage/snapshot.json")
-    assert snapshot == trained.snapshot
+    assert snapshot == trained.snapshot.to_xcom()
     packages = mlflow.artifacts.load_dict(f"runs:/{run_id}/lineage/packages.json")
     assert packages["scikit-learn"] == "1.9.1"
 
@@ -363,7 +368,11 @@ def test_single_class_training_split_is_refused(
     frame = churn_frame.iloc[:200].copy()
     frame["churned"] = 0
     with pytest.raises(TrainingError, match=r"target column 'churned' has a single class \(\[0\]\)"):
-        train_model(demo_pipeline, frame, {"uri": "u", "sha256": "s", "rows": 200}, CTX, Tracking(mlflow_store.tracking_uri, mlflow_store.artifact_root))
+        snapshot = Snapshot(
+            uri="u", key="k", sha256="s", rows=200, columns={}, window_start=None, window_end="e", source="s",
+            source_files=1,
+        )
+        train_model(demo_pipeline, frame, snapshot, CTX, Tracking(mlflow_store.tracking_uri, mlflow_store.artifact_root))
 
 
 def test_run_context_tags_are_strings() -> None:

@@ -14,7 +14,7 @@ from mlcycle.adapters.wiring import open_store
 from mlcycle.config.loader import find_pipeline, project_root
 from mlcycle.config.settings import load_settings
 from mlcycle.core.names import record_key
-from mlcycle.core.summaries import MONITOR_RECORDS, RunSummary, WindowSummary
+from mlcycle.core.summaries import MONITOR_RECORDS, TRAINING_RECORDS, RunSummary, WindowSummary
 from mlcycle.errors import MlcycleError
 
 
@@ -54,7 +54,7 @@ def prepare_airflow() -> None:
         )
 
 def collect_records(dag_id: str, run_id: str) -> dict[str, Any]:
-    records = _records(dag_id, run_id, ("ingest", "data_checks", "evaluation", "decision", "promotion"))
+    records = _records(dag_id, run_id, TRAINING_RECORDS)
     if "data_checks" in records:
         records["data_checks"] = records["data_checks"].get("summary", records["data_checks"])
     return records

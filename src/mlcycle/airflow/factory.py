@@ -84,40 +84,48 @@ def build_training_dag(pipe: Pipeline) -> DAG:
             params = get_current_context()["params"]
             if params.get("data_end"):
                 end = datetime.fromisoformat(str(params["data_end"]).replace("Z", "+00:00"))
-            return ingest(open_env(config_path, ctx), end, params.get("lookback_days"))
+            return ingest(open_env(config_path, ctx), end, params.get("lookback_days")).to_xcom()
 
         @task(task_id=Task.CHECK_DATA)
         def check_data_task(snapshot: dict[str, Any]) -> dict[str, Any]:
+            from mlcycle.core.records import Snapshot
             from mlcycle.steps.check_data import check_data
             from mlcycle.steps.context import open_env
 
             with _no_retry_for_bad_data():
-                return check_data(open_env(config_path, _run_context()[0]), snapshot)
+                env = open_env(config_path, _run_context()[0])
+                return check_data(env, Snapshot.from_xcom(snapshot)).to_xcom()
 
         @task(task_id=Task.TRAIN)
         def train_task(snapshot: dict[str, Any], checks: dict[str, Any]) -> dict[str, Any]:
+            from mlcycle.core.records import DataChecks, Snapshot
             from mlcycle.steps.context import open_env
             from mlcycle.steps.train import train
 
             with _no_retry_for_bad_data():
-                return train(open_env(config_path, _run_context()[0]), snapshot, checks)
+                env = open_env(config_path, _run_context()[0])
+                return train(env, Snapshot.from_xcom(snapshot), DataChecks.from_xcom(checks)).to_xcom()
 
         @task(task_id=Task.EVALUATE)
         def evaluate_task(snapshot: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
+            from mlcycle.core.records import Snapshot, TrainResult
             from mlcycle.steps.context import open_env
             from mlcycle.steps.evaluate import evaluate
 
-            return evaluate(open_env(config_path, _run_context()[0]), snapshot, trained)
+            env = open_env(config_path, _run_context()[0])
+            return evaluate(env, Snapshot.from_xcom(snapshot), TrainResult.from_xcom(trained)).to_xcom()
 
         @task(task_id=Task.VALIDATE_MODEL)
         def validate_task(evaluation: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
+            from mlcycle.core.records import Evaluation, TrainResult
             from mlcycle.steps.context import open_env
             from mlcycle.steps.validate import validate_model
 
             force = bool(get_current_context()["params"].get("force_promote"))
+            env = open_env(config_path, _run_context()[0])
             return validate_model(
-                open_env(config_path, _run_context()[0]), evaluation, trained, force
-            )
+                env, Evaluation.from_xcom(evaluation), TrainResult.from_xcom(trained), force
+            ).to_xcom()
 
         @task(task_id=Task.REGISTER_AND_PROMOTE)
         def promote_task(
@@ -127,13 +135,20 @@ def build_training_dag(pipe: Pipeline) -> DAG:
             evaluation: dict[str, Any],
             decision: dict[str, Any],
         ) -> dict[str, Any]:
+            from mlcycle.core.records import DataChecks, Evaluation, GateDecision, Snapshot, TrainResult
             from mlcycle.steps.context import open_env
             from mlcycle.steps.promote import register_and_promote
 
             skip = bool(get_current_context()["params"].get("skip_promotion"))
             return register_and_promote(
-                open_env(config_path, _run_context()[0]), trained, snapshot, checks, evaluation, decision, skip
-            )
+                open_env(config_path, _run_context()[0]),
+                TrainResult.from_xcom(trained),
+                Snapshot.from_xcom(snapshot),
+                DataChecks.from_xcom(checks),
+                Evaluation.from_xcom(evaluation),
+                GateDecision.from_xcom(decision),
+                skip,
+            ).to_xcom()
 
         snapshot = ingest_task()
         checks = check_data_task(snapshot)

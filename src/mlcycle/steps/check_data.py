@@ -10,6 +10,7 @@ from mlcycle.adapters.sources import load_snapshot
 from mlcycle.config.loader import Pipeline
 from mlcycle.config.schema import ExpectationConfig
 from mlcycle.core.names import Record
+from mlcycle.core.records import DataChecks, Snapshot
 from mlcycle.errors import DataCheckError
 from mlcycle.steps.context import Env
 
@@ -138,9 +139,9 @@ def _validate(pipe: Pipeline, frame: pd.DataFrame, gx: Any) -> tuple[CheckResult
     return summary, result.to_json_dict()
 
 
-def check_data(env: Env, snapshot: dict[str, Any]) -> dict[str, Any]:
+def check_data(env: Env, snapshot: Snapshot) -> DataChecks:
     """Run the suite on the snapshot; publish the full report; fail loudly when it does not pass."""
-    frame = load_snapshot(env.store, snapshot["key"])
+    frame = load_snapshot(env.store, snapshot.key)
     result, full = run_checks(env.pipe, frame)
     report_uri = env.publish_json(
         Record.DATA_CHECKS, {"summary": result.to_dict(), "great_expectations": full}
@@ -148,7 +149,7 @@ def check_data(env: Env, snapshot: dict[str, Any]) -> dict[str, Any]:
     log.info("data checks: %s", result.summary())
     if not result.success:
         raise DataCheckError(
-            f"{env.pipe.path}: data checks failed on snapshot {snapshot['uri']}:\n{result.summary()}\n"
+            f"{env.pipe.path}: data checks failed on snapshot {snapshot.uri}:\n{result.summary()}\n"
             f"full report: {report_uri}"
         )
-    return {"success": True, "summary": result.summary(), "report_uri": report_uri, "result": result.to_dict()}
+    return DataChecks(success=True, summary=result.summary(), report_uri=report_uri, result=result.to_dict())

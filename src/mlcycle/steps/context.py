@@ -12,6 +12,7 @@ from mlcycle.adapters.wiring import open_registry, open_store, open_tracking
 from mlcycle.config.loader import Pipeline, load_pipeline
 from mlcycle.config.settings import Settings, load_settings
 from mlcycle.core.names import Tag, record_key
+from mlcycle.core.records import StepRecord
 
 if TYPE_CHECKING:
     from mlcycle.adapters.registry import MlflowRegistry
@@ -57,6 +58,10 @@ class Env:
 
     def record_key(self, name: str) -> str:
         return record_key(self.ctx.dag_id, self.ctx.run_id, name)
+
+    def publish_record(self, record: StepRecord) -> str:
+        """Publish a step's record as its ``NAME`` under this run's records; return its URI."""
+        return self.publish_json(record.NAME, record.to_xcom())
 
     def publish_json(self, name: str, payload: Any) -> str:
         data = json.dumps(payload, indent=2, sort_keys=True, default=str).encode()

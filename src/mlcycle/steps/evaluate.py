@@ -6,19 +6,21 @@ import logging
 from typing import Any
 
 from mlcycle.adapters.sources import load_snapshot, release_freed_memory
-from mlcycle.core.names import Artifact, Record, Tag
+from mlcycle.core.names import Artifact, Tag
+from mlcycle.core.records import Evaluation, Snapshot, TrainResult
 from mlcycle.steps.context import Env
 
 log = logging.getLogger(__name__)
 
 
-def evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
+def evaluate(env: Env, snapshot: Snapshot, trained: TrainResult) -> Evaluation:
+    """Score the candidate and the champion on the snapshot's holdout; log and publish the evaluation."""
     from mlcycle.steps.threads import compute_threads
 
     with compute_threads():
         return _evaluate(env, snapshot, trained)
 
-def _evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
+def _evaluate(env: Env, snapshot: Snapshot, trained: TrainResult) -> Evaluation:
     from mlcycle.adapters.model_files import load_sklearn_model
     from mlcycle.core.decisions.promotion import ChampionScore
     from mlcycle.core.features import evaluation_columns, feature_frame, split_indices, target_values
@@ -27,7 +29,7 @@ def _evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> di
     from mlcycle.core.plots import holdout_figures
 
     pipe = env.pipe
-    frame = load_snapshot(env.store, snapshot["key"], evaluation_columns(pipe))
+    frame = load_snapshot(env.store, snapshot.key, evaluation_columns(pipe))
     _, test_pos = split_indices(pipe, frame)
     holdout = frame.iloc[test_pos].reset_index(drop=True)
     del frame  # only the holdout is scored
@@ -38,7 +40,7 @@ def _evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> di
     scored = predict_rows(
         pipe,
         load_sklearn_model(
-            trained["model_uri"], trained.get("registration_tags"), f"candidate of run {trained['run_id']}"
+            trained.model_uri, trained.registration_tags, f"candidate of run {trained.run_id}"
         ),
         X,
     )  # the holdout, scored once per model
@@ -51,7 +53,7 @@ def _evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> di
     if champ_ref is not None:
         champ_tags = registry.version_tags(champ_ref.version)
         same = (
-            champ_tags.get(Tag.SNAPSHOT_SHA256) == snapshot["sha256"]
+            champ_tags.get(Tag.SNAPSHOT_SHA256) == snapshot.sha256
             and champ_tags.get(Tag.CONFIG_SHA256) == pipe.config_sha256
         )
         try:
@@ -68,15 +70,15 @@ def _evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> di
     if fairness is not None and champ_scored is not None:
         fairness["champion_value"] = (fairness_report(pipe, champ_scored, y, holdout) or {}).get("value")
 
-    record = {
-        "holdout_rows": len(holdout),
-        "candidate": candidate,
-        "champion": None if champion is None else champion.__dict__,
-        "slices": slices,
-        "fairness": fairness,
-        "primary_metric": pipe.config.evaluation.primary_metric,
-    }
-    with tracking.run(trained["run_id"]) as run:
+    record = Evaluation(
+        holdout_rows=len(holdout),
+        candidate=candidate,
+        champion=champion,
+        slices=slices,
+        fairness=fairness,
+        primary_metric=pipe.config.evaluation.primary_metric,
+    )
+    with tracking.run(trained.run_id) as run:
         run.log_metrics({f"test_{k}": v for k, v in candidate.items() if v is not None})
         if champion is not None:
             run.log_metrics(
@@ -90,9 +92,8 @@ def _evaluate(env: Env, snapshot: dict[str, Any], trained: dict[str, Any]) -> di
             run.log_metrics(_fairness_metrics(fairness))
         for name, figure in holdout_figures(pipe, scored, y):
             run.log_figure(figure, name)
-        run.log_dict(record, Artifact.EVALUATION)
-    record["evaluation_uri"] = env.publish_json(Record.EVALUATION, record)
-    return record
+        run.log_dict(record.to_xcom(), Artifact.EVALUATION)
+    return record.model_copy(update={"evaluation_uri": env.publish_record(record)})
 
 def _safe(value: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in value)[:60]

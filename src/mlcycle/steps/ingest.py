@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlcycle.adapters.sources import SourceSpec, publish_table, read_source
 from mlcycle.adapters.store import ArtifactStore
 from mlcycle.config.loader import Pipeline
-from mlcycle.core.names import Record, snapshots_prefix
+from mlcycle.core.names import snapshots_prefix
+from mlcycle.core.records import Snapshot
 from mlcycle.errors import ConfigError, DataSourceError
 from mlcycle.steps.context import Env
 
@@ -19,23 +19,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What ingest produced; small enough for XCom."""
-
-    uri: str
-    key: str
-    sha256: str
-    rows: int
-    columns: dict[str, str]
-    window_start: str | None
-    window_end: str
-    source: str
-    source_files: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 def window_bounds(pipe: Pipeline, interval_end: datetime) -> tuple[datetime | None, datetime]:
     end = datetime.fromtimestamp(interval_end.timestamp(), tz=UTC)
@@ -75,7 +58,8 @@ def ingest_snapshot(pipe: Pipeline, interval_end: datetime, store: ArtifactStore
     )
 
 
-def ingest(env: Env, interval_end: datetime, lookback_days: int | None = None) -> dict[str, Any]:
+def ingest(env: Env, interval_end: datetime, lookback_days: int | None = None) -> Snapshot:
+    """Snapshot the training window ending at ``interval_end`` (``lookback_days`` overrides the YAML's)."""
     pipe = env.pipe
     if lookback_days is not None and not pipe.config.data.timestamp_column:
         raise ConfigError(
@@ -90,7 +74,7 @@ def ingest(env: Env, interval_end: datetime, lookback_days: int | None = None) -
             update={"window": pipe.config.data.window.model_copy(update={"lookback_days": lookback_days})}
         )
         pipe = pipe.model_copy(update={"config": pipe.config.model_copy(update={"data": data})})
-    snap = ingest_snapshot(pipe, interval_end, env.store).to_dict()
-    env.publish_json(Record.INGEST, snap)
-    log.info("snapshot %s: %d rows, sha256 %s", snap["uri"], snap["rows"], snap["sha256"])
+    snap = ingest_snapshot(pipe, interval_end, env.store)
+    env.publish_record(snap)
+    log.info("snapshot %s: %d rows, sha256 %s", snap.uri, snap.rows, snap.sha256)
     return snap

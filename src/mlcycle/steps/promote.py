@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from mlcycle.core.names import SHADOW_RUNNING, Artifact, Record, Tag
+from mlcycle.core.records import DataChecks, Evaluation, GateDecision, Promotion, Snapshot, TrainResult
 from mlcycle.steps.context import Env
 
 log = logging.getLogger(__name__)
@@ -13,13 +14,13 @@ log = logging.getLogger(__name__)
 
 def register_and_promote(
     env: Env,
-    trained: dict[str, Any],
-    snapshot: dict[str, Any],
-    checks: dict[str, Any],
-    evaluation: dict[str, Any],
-    decision: dict[str, Any],
+    trained: TrainResult,
+    snapshot: Snapshot,
+    checks: DataChecks,
+    evaluation: Evaluation,
+    decision: GateDecision,
     skip: bool,
-) -> dict[str, Any]:
+) -> Promotion:
     """Register the trained model with its lineage and model card; move aliases as the decision and
     ``promotion.mode`` allow (``skip``: register only)."""
     from mlcycle.adapters.registry import promote, set_challenger
@@ -31,32 +32,32 @@ def register_and_promote(
     pipe = env.pipe
     registry = env.registry
     tags = {
-        **decision_tags(decision, evaluation["candidate"], pipe.config.evaluation.primary_metric),
+        **decision_tags(decision.to_xcom(), evaluation.candidate, pipe.config.evaluation.primary_metric),
         Tag.PIPELINE: pipe.name,
-        Tag.SNAPSHOT_URI: snapshot["uri"],
-        Tag.SNAPSHOT_SHA256: snapshot["sha256"],
+        Tag.SNAPSHOT_URI: snapshot.uri,
+        Tag.SNAPSHOT_SHA256: snapshot.sha256,
         Tag.CONFIG_SHA256: pipe.config_sha256,
-        **trained.get("registration_tags", {}),
+        **trained.registration_tags,
         **env.ctx.tags(),
     }
-    ref = registry.register(trained["run_id"], trained["model_uri"], tags)
-    card_uri = log_model_card(env, ref.version, trained["run_id"], snapshot, checks, evaluation, decision)
+    ref = registry.register(trained.run_id, trained.model_uri, tags)
+    card_uri = log_model_card(env, ref.version, trained.run_id, snapshot, checks, evaluation, decision)
     registry.tag_version(ref.version, {Tag.MODEL_CARD: card_uri})
     outcome: dict[str, Any] = {
         "model_name": ref.name,
         "version": ref.version,
-        "verdict": decision["verdict"],
+        "verdict": decision.verdict,
         "model_card": card_uri,
     }
     via = f"DAG {env.ctx.dag_id} run {env.ctx.run_id}"
     by = env.ctx.actor
-    reasons = list(decision["reasons"])
+    reasons = list(decision.reasons)
     mode = pipe.config.promotion.mode
     # shadow needs a champion to be scored beside: the first model of a pipeline is promoted directly
-    shadow = mode == "shadow" and decision.get("champion_version") is not None
-    if not decision["promote"]:
+    shadow = mode == "shadow" and decision.champion_version is not None
+    if not decision.promote:
         outcome.update(promoted=False, why="rejected by validate_model; no alias moved")
-    elif skip or ((mode == "manual" or shadow) and not decision.get("forced")):
+    elif skip or ((mode == "manual" or shadow) and not decision.forced):
         # the version waits as challenger: a dry run for good, a manual-mode one until approved,
         # a shadow one until the monitor DAG has judged it on the next windows
         if skip:
@@ -65,7 +66,7 @@ def register_and_promote(
         elif shadow:
             windows = pipe.config.promotion.shadow_policy.windows
             because = (
-                f"promotion.mode is shadow: scored beside champion v{decision['champion_version']} "
+                f"promotion.mode is shadow: scored beside champion v{decision.champion_version} "
                 f"on the next {windows} monitoring window(s)"
             )
             tag = SHADOW_RUNNING
@@ -86,7 +87,7 @@ def register_and_promote(
         set_challenger(registry, ref.version, alias_event("challenger", f"passed the gate; {because}", by, via, reasons))
         outcome["promoted"] = False
     else:
-        forced = bool(decision.get("forced"))
+        forced = decision.forced
         event = alias_event(
             "force_promote" if forced else "promote",
             "forced by the force_promote param" if forced else "passed the validation gate",
@@ -96,7 +97,7 @@ def register_and_promote(
             forced=forced,
         )
         try:
-            replaced = promote(registry, ref.version, decision.get("champion_version"), event)
+            replaced = promote(registry, ref.version, decision.champion_version, event)
         except PromotionError:
             registry.tag_version(ref.version, {Tag.PROMOTION: "refused: champion moved"})
             raise
@@ -109,18 +110,19 @@ def register_and_promote(
         )
     champ = registry.get_alias(CHAMPION)
     outcome["champion"] = champ.version if champ else None
-    env.publish_json(Record.PROMOTION, outcome)
-    log.info("model %s v%s: %s", ref.name, ref.version, outcome["why"])
-    return outcome
+    record = Promotion(**outcome)
+    env.publish_record(record)
+    log.info("model %s v%s: %s", ref.name, ref.version, record.why)
+    return record
 
 def log_model_card(
     env: Env,
     version: str,
     run_id: str,
-    snapshot: dict[str, Any],
-    checks: dict[str, Any],
-    evaluation: dict[str, Any],
-    decision: dict[str, Any],
+    snapshot: Snapshot,
+    checks: DataChecks,
+    evaluation: Evaluation,
+    decision: GateDecision,
 ) -> str:
     """Write the version's model card (Markdown and HTML) into its MLflow run and the run records;
     return the Markdown card's URI."""
@@ -134,7 +136,9 @@ def log_model_card(
         "git commit": f"{run_tags.get(Tag.GIT_COMMIT)} ({run_tags.get(Tag.GIT_COMMIT_SOURCE)})",
         "full lineage": f"mlcycle lineage {env.pipe.name} {version}",
     }
-    card = render_model_card(env.pipe, version, snapshot, checks["result"], evaluation, decision, lineage)
+    card = render_model_card(
+        env.pipe, version, snapshot.to_xcom(), checks.result, evaluation.to_xcom(), decision.to_xcom(), lineage
+    )
     page = render_model_card_html(card, f"Model card: {env.pipe.model_name} v{version}")
     with env.tracking.run(run_id) as run:
         run.log_text(card, Artifact.CARD)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mlcycle.adapters.model_files import log_sklearn_model
@@ -19,6 +19,7 @@ from mlcycle.core.features import (
     target_values,
 )
 from mlcycle.core.names import Artifact, Tag, config_artifact
+from mlcycle.core.records import DataChecks, Snapshot, TrainResult
 from mlcycle.errors import TrainingError
 from mlcycle.steps.context import Env, RunContext
 
@@ -29,19 +30,6 @@ log = logging.getLogger(__name__)
 
 
 NATIVE_MAX_CATEGORIES = 255  # HistGradientBoosting's categorical limit (max_bins)
-
-@dataclass(frozen=True)
-class TrainResult:
-    run_id: str
-    model_uri: str
-    experiment_id: str
-    train_rows: int
-    test_rows: int
-    # checksums of the model files, the fallback and the postprocess rules, tagged on the version
-    registration_tags: dict[str, str]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 def build_pipeline(pipe: Pipeline) -> Any:
     """Preprocessing for numeric and categorical features followed by the estimator."""
@@ -139,7 +127,7 @@ def prepare_training(pipe: Pipeline, frame: pd.DataFrame) -> TrainingData:
 def train_model(
     pipe: Pipeline,
     frame: pd.DataFrame | TrainingData,
-    snapshot: dict[str, Any],
+    snapshot: Snapshot,
     ctx: RunContext,
     tracking: Tracking,
 ) -> TrainResult:
@@ -159,10 +147,10 @@ def train_model(
         Tag.PIPELINE: pipe.name,
         Tag.CONFIG_PATH: pipe.path,
         Tag.CONFIG_SHA256: pipe.config_sha256,
-        Tag.SNAPSHOT_URI: snapshot["uri"],
-        Tag.SNAPSHOT_SHA256: snapshot["sha256"],
-        Tag.SNAPSHOT_ROWS: str(snapshot["rows"]),
-        Tag.WINDOW: f"{snapshot.get('window_start')}..{snapshot.get('window_end')}",
+        Tag.SNAPSHOT_URI: snapshot.uri,
+        Tag.SNAPSHOT_SHA256: snapshot.sha256,
+        Tag.SNAPSHOT_ROWS: str(snapshot.rows),
+        Tag.WINDOW: f"{snapshot.window_start}..{snapshot.window_end}",
         Tag.GIT_COMMIT: commit,
         Tag.GIT_COMMIT_SOURCE: commit_source,
         **ctx.tags(),
@@ -184,13 +172,13 @@ def train_model(
     with tracking.run(experiment_id=exp_id, run_name=f"{ctx.run_id}", tags=tags) as run:
         run.log_params(params)
         run.log_text(pipe.source_text, config_artifact(pipe.name))
-        run.log_dict(snapshot, Artifact.SNAPSHOT)
+        run.log_dict(snapshot.to_xcom(), Artifact.SNAPSHOT)
         run.log_dict(package_versions(), Artifact.PACKAGES)
         try:
             fit_pipeline(estimator, data)
         except (ValueError, TypeError) as exc:
             raise TrainingError(
-                f"{model_cfg.estimator} could not be fitted on {snapshot['uri']}: {exc}"
+                f"{model_cfg.estimator} could not be fitted on {snapshot.uri}: {exc}"
             ) from exc
         model_uri = log_sklearn_model(estimator, example)
         if data.reference is not None:
@@ -244,23 +232,23 @@ def _resolved_params(pipe: Pipeline) -> dict[str, Any]:
     return ESTIMATORS[model.estimator].params.model_validate(model.params).model_dump()
 
 
-def train(env: Env, snapshot: dict[str, Any], checks: dict[str, Any]) -> dict[str, Any]:
+def train(env: Env, snapshot: Snapshot, checks: DataChecks) -> TrainResult:
     """Fit the model on the snapshot that passed ``checks`` (the check_data record); record both in MLflow."""
     from mlcycle.core.features import training_columns
     from mlcycle.steps.threads import compute_threads
 
     # the snapshot frame lives only inside prepare_training: freed before the fit
-    data = prepare_training(env.pipe, load_snapshot(env.store, snapshot["key"], training_columns(env.pipe)))
+    data = prepare_training(env.pipe, load_snapshot(env.store, snapshot.key, training_columns(env.pipe)))
     release_freed_memory()
     with compute_threads():
         result = train_model(env.pipe, data, snapshot, env.ctx, env.tracking)
     log.info("trained %s in MLflow run %s", env.pipe.config.model.estimator, result.run_id)
     record_data_checks(env, result.run_id, checks)
-    return result.to_dict()
+    return result
 
-def record_data_checks(env: Env, run_id: str, checks: dict[str, Any]) -> None:
+def record_data_checks(env: Env, run_id: str, checks: DataChecks) -> None:
     """Copy this run's data-check result (the check_data record) into the MLflow run, for lineage."""
-    summary = checks["result"]
+    summary = checks.result
     with env.tracking.run(run_id) as run:
         run.set_tags(
             {
@@ -269,7 +257,7 @@ def record_data_checks(env: Env, run_id: str, checks: dict[str, Any]) -> None:
                     f"{summary['evaluated'] - len(summary['failures'])}/{summary['evaluated']} "
                     f"expectations passed on {summary['rows']} rows"
                 ),
-                Tag.DATA_CHECKS_URI: checks["report_uri"],
+                Tag.DATA_CHECKS_URI: checks.report_uri,
             }
         )
         run.log_dict(summary, Artifact.DATA_CHECKS)
