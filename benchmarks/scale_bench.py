@@ -77,6 +77,8 @@ def child_stage(step: str, config: str, inputs: dict[str, Any]) -> dict[str, Any
 
 
 def _call_step(env: Any, step: str, inputs: dict[str, Any]) -> Any:
+    """``step`` on its upstream records (JSON from the parent, as XCom carries them); its record as JSON."""
+    from mlcycle.core.records import DataChecks, Evaluation, GateDecision, Snapshot, TrainResult
     from mlcycle.steps.check_data import check_data
     from mlcycle.steps.evaluate import evaluate
     from mlcycle.steps.ingest import ingest
@@ -84,19 +86,30 @@ def _call_step(env: Any, step: str, inputs: dict[str, Any]) -> Any:
     from mlcycle.steps.train import train
     from mlcycle.steps.validate import validate_model
 
+    def record(kind: Any, name: str) -> Any:
+        return kind.from_xcom(inputs[name])
+
     if step == "ingest":
-        return ingest(env, INTERVAL_END)
-    if step == "check_data":
-        return check_data(env, inputs["snapshot"])
-    if step == "train":
-        return train(env, inputs["snapshot"], inputs["checks"])
-    if step == "evaluate":
-        return evaluate(env, inputs["snapshot"], inputs["trained"])
-    if step == "validate_model":
-        return validate_model(env, inputs["evaluation"], inputs["trained"], False)
-    return register_and_promote(
-        env, inputs["trained"], inputs["snapshot"], inputs["checks"], inputs["evaluation"], inputs["decision"], False
-    )
+        out = ingest(env, INTERVAL_END)
+    elif step == "check_data":
+        out = check_data(env, record(Snapshot, "snapshot"))
+    elif step == "train":
+        out = train(env, record(Snapshot, "snapshot"), record(DataChecks, "checks"))
+    elif step == "evaluate":
+        out = evaluate(env, record(Snapshot, "snapshot"), record(TrainResult, "trained"))
+    elif step == "validate_model":
+        out = validate_model(env, record(Evaluation, "evaluation"), record(TrainResult, "trained"), False)
+    else:
+        out = register_and_promote(
+            env,
+            record(TrainResult, "trained"),
+            record(Snapshot, "snapshot"),
+            record(DataChecks, "checks"),
+            record(Evaluation, "evaluation"),
+            record(GateDecision, "decision"),
+            False,
+        )
+    return out.to_xcom()
 
 
 def _run_child(step: str, config: Path, inputs: dict[str, Any], env: dict[str, str], workdir: Path) -> dict[str, Any]:

@@ -88,7 +88,7 @@ def model_dir(champion: dict[str, str]) -> Iterator[Path]:
 def _score(name: str, run: str, notify: Callable[[str], dict[str, str]]) -> dict:
     path = str(config_dir() / f"{name}.yaml")
     env = open_env(path, RunContext(f"{name}__monitor", run, END.isoformat()))
-    return score(env, load_window(env, START, END), notify=notify)
+    return score(env, load_window(env, START, END), notify=notify).to_xcom()
 
 
 def test_champion_serves_with_checksums_and_its_stored_rules(champion: dict[str, str]) -> None:

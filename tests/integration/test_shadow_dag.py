@@ -18,6 +18,7 @@ from mlcycle.cli.main import main
 from mlcycle.config.loader import find_pipeline
 from mlcycle.config.settings import load_settings
 from mlcycle.core.names import CHALLENGER, CHAMPION, Tag
+from mlcycle.core.records import ShadowScore
 from mlcycle.steps.context import RunContext, open_env
 from mlcycle.steps.monitor.shadow import judge_shadow
 from tests.integration.conftest import SCORING_MONITOR
@@ -182,8 +183,8 @@ def test_better_challenger_is_scored_in_shadow_then_promoted(shadowed, slack_rec
 
     # a retried shadow_decide after the promotion took effect changes nothing
     env = open_env(find_pipeline("shadow_strong").path, RunContext("shadow_strong__monitor", "retry", "-"))
-    again = judge_shadow(env, second.records["shadow"])
-    assert again == {"outcome": "none", "why": f"v{challenger} is no longer the challenger in shadow"}
+    again = judge_shadow(env, ShadowScore.from_xcom(second.records["shadow"]))
+    assert again.to_xcom() == {"outcome": "none", "why": f"v{challenger} is no longer the challenger in shadow"}
     assert _alias(CHAMPION) == challenger and _alias(CHALLENGER) == challenger
     assert _registry().history()[-1]["action"] == "shadow_promote"
 

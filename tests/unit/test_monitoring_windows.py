@@ -75,7 +75,7 @@ def test_partitioned_window_reads_only_its_days_and_skips_missing_ones(
     pipe = demo_pipeline.model_copy(
         update={"config": demo_pipeline.config.model_copy(update={"monitoring": mon})}
     )
-    record = load_window(_env(pipe, tmp_path), _utc(2026, 1, 2), _utc(2026, 1, 5))
+    record = load_window(_env(pipe, tmp_path), _utc(2026, 1, 2), _utc(2026, 1, 5)).to_xcom()
     assert record["rows"] == 400 and record["source_files"] == 2
     assert record["has_labels"] is True  # churned is in the files
 

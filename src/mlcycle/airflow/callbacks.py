@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -105,6 +105,11 @@ def _drift_alert(pipe: Pipeline, context: Any, text: str) -> dict[str, str]:
         except Exception as exc:
             failures["email"] = type(exc).__name__
     return failures
+
+def alert_sender(pipe: Pipeline, context: Any) -> Callable[[str], dict[str, str]]:
+    """``send(text)`` for a step: the alert on every configured channel, returning the ones that failed."""
+    return lambda text: _drift_alert(pipe, context, text)
+
 
 def _report_link(dag_id: str, run_id: str, name: str) -> str | None:
     from mlcycle.airflow.links import airflow_base_url, record_url

@@ -13,11 +13,11 @@ from typing import Any
 from airflow.sdk import DAG, Param, get_current_context, get_parsing_context, task
 
 from mlcycle.airflow.callbacks import (
-    _drift_alert,
     _no_retry_for_bad_data,
     _report_link,
     _run_context,
     airflow_actor,
+    alert_sender,
     failure_notifiers,
 )
 from mlcycle.airflow.docs import doc_md, monitor_doc_md
@@ -207,7 +207,7 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
             start, end = context["data_interval_start"], context["data_interval_end"]
             env = open_env(config_path, _run_context()[0])
             try:
-                return load_window(env, start, end)
+                return load_window(env, start, end).to_xcom()
             except EmptyWindowError as exc:
                 if env.pipe.config.monitoring.on_empty == "skip":
                     raise AirflowSkipException(f"skipping this window: {exc}") from exc
@@ -217,6 +217,7 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
         def score_task(window: dict[str, Any]) -> dict[str, Any]:
             from airflow.sdk.exceptions import AirflowFailException
 
+            from mlcycle.core.records import Window
             from mlcycle.core.scoring import UnseenLabelError
             from mlcycle.steps.context import open_env
             from mlcycle.steps.monitor.score import NoChampionError, score
@@ -224,31 +225,31 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
             context = get_current_context()
             env = open_env(config_path, _run_context()[0])
             try:
-                return score(env, window, notify=lambda text: _drift_alert(env.pipe, context, text))
+                return score(env, Window.from_xcom(window), notify=alert_sender(env.pipe, context)).to_xcom()
             except (NoChampionError, UnseenLabelError) as exc:
                 raise AirflowFailException(str(exc)) from exc
 
         @task(task_id=Task.DETECT_DRIFT)
         def detect_task(window: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
+            from mlcycle.core.records import Scored, Window
             from mlcycle.steps.context import open_env
             from mlcycle.steps.monitor.drift import detect_drift
 
-            record = detect_drift(open_env(config_path, _run_context()[0]), window, scored)
-            return {k: record[k] for k in ("window_key", "window_start", "window_end", "model_version")} | {
-                "dataset": record["dataset"],
-                "domain_classifier": record["domain_classifier"],
-                "report": record["report"],
-            }
+            env = open_env(config_path, _run_context()[0])
+            return detect_drift(env, Window.from_xcom(window), Scored.from_xcom(scored)).to_xcom()
 
         @task(task_id=Task.DECIDE)
         def decide_task(drift: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
+            from mlcycle.core.records import DriftResult, Scored
             from mlcycle.steps.context import open_env
             from mlcycle.steps.monitor.decide import decide
 
-            return decide(open_env(config_path, _run_context()[0]), drift, scored)
+            env = open_env(config_path, _run_context()[0])
+            return decide(env, DriftResult.from_xcom(drift), Scored.from_xcom(scored)).to_xcom()
 
         @task.short_circuit(task_id=Task.ACT)
         def act_task(decision: dict[str, Any]) -> bool:
+            from mlcycle.core.records import WindowVerdict
             from mlcycle.steps.context import open_env
             from mlcycle.steps.monitor.decide import act
 
@@ -258,32 +259,35 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
             # the Task SDK gives a str-Enum: str() of it is "DagRunType.BACKFILL", not "backfill"
             run_type = getattr(context["dag_run"], "run_type", None)
             active = context["ti"].get_dr_count(dag_id=pipe.train_dag_id, states=["queued", "running"])
-            record = act(
+            taken = act(
                 env,
-                decision,
+                WindowVerdict.from_xcom(decision),
                 active_training_runs=int(active or 0),
                 is_backfill=getattr(run_type, "value", run_type) == "backfill",
                 retrain_param=context["params"].get("allow_retrain"),
-                send_alert=lambda text: _drift_alert(env.pipe, context, text),
+                send_alert=alert_sender(env.pipe, context),
                 report_link=_report_link(ctx.dag_id, ctx.run_id, Record.DRIFT_REPORT_HTML),
             )
-            return bool(record["retrain"])
+            return taken.retrain
 
         @task(task_id=Task.SHADOW_SCORE)
         def shadow_score_task(window: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
+            from mlcycle.core.records import Scored, Window
             from mlcycle.steps.context import open_env
             from mlcycle.steps.monitor.shadow import score_shadow
 
-            return score_shadow(open_env(config_path, _run_context()[0]), window, scored)
+            env = open_env(config_path, _run_context()[0])
+            return score_shadow(env, Window.from_xcom(window), Scored.from_xcom(scored)).to_xcom()
 
         @task(task_id=Task.SHADOW_DECIDE)
         def shadow_decide_task(record: dict[str, Any]) -> dict[str, Any]:
+            from mlcycle.core.records import ShadowScore
             from mlcycle.steps.context import open_env
             from mlcycle.steps.monitor.shadow import judge_shadow
 
             context = get_current_context()
             env = open_env(config_path, _run_context()[0])
-            return judge_shadow(env, record, notify=lambda text: _drift_alert(env.pipe, context, text))
+            return judge_shadow(env, ShadowScore.from_xcom(record), notify=alert_sender(env.pipe, context)).to_xcom()
 
         trigger = TriggerDagRunOperator(
             task_id=Task.TRIGGER_RETRAIN,

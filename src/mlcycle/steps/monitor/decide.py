@@ -9,44 +9,46 @@ from typing import Any
 
 from mlcycle.adapters.ledger import MonitorLedger
 from mlcycle.core.decisions.monitoring import alert_text
-from mlcycle.core.names import Record
+from mlcycle.core.records import ActionTaken, DriftResult, Scored, WindowVerdict
 from mlcycle.steps.context import Env
 
 log = logging.getLogger(__name__)
 
 
-def decide(env: Env, drift: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
+def decide(env: Env, drift: DriftResult, scored: Scored) -> WindowVerdict:
+    """The window's verdict from its drift and quality; recorded in the guard's ledger and the run."""
     from mlcycle.core.decisions.monitoring import decide_drift
 
     pipe = env.pipe
-    quality = scored.get("quality")
+    quality = scored.quality
     usable_quality = quality if quality and "metrics" in quality else None
     verdict = decide_drift(
-        drift["dataset"],
-        drift["domain_classifier"],
+        drift.dataset,
+        drift.domain_classifier,
         usable_quality,
         pipe.config.monitoring,
         pipe.config.evaluation.primary_metric,
     )
-    record = {
-        **verdict.to_dict(),
-        "window_key": drift["window_key"],
-        "window_start": drift["window_start"],
-        "window_end": drift["window_end"],
-        "model_version": drift["model_version"],
-        "report_uri": drift["report"]["html_uri"],
-        "dag_id": env.ctx.dag_id,
-        "run_id": env.ctx.run_id,
-        "decided_at": datetime.now(UTC).isoformat(),
-    }
-    MonitorLedger(env.store, pipe.name).record_verdict(drift["window_key"], record)
-    record["decision_uri"] = env.publish_json(Record.DECISION, record)
+    record = WindowVerdict(
+        status=verdict.status,
+        reasons=list(verdict.reasons),
+        window_key=drift.window_key,
+        window_start=drift.window_start,
+        window_end=drift.window_end,
+        model_version=drift.model_version,
+        report_uri=drift.report["html_uri"],
+        dag_id=env.ctx.dag_id,
+        run_id=env.ctx.run_id,
+        decided_at=datetime.now(UTC).isoformat(),
+    )
+    MonitorLedger(env.store, pipe.name).record_verdict(drift.window_key, record.to_xcom())
+    record = record.model_copy(update={"decision_uri": env.publish_record(record)})
     log.info("verdict %s:\n  %s", verdict.status, "\n  ".join(verdict.reasons))
     return record
 
 def act(
     env: Env,
-    decision: dict[str, Any],
+    decision: WindowVerdict,
     *,
     active_training_runs: int,
     is_backfill: bool,
@@ -54,7 +56,7 @@ def act(
     send_alert: Callable[[str], dict[str, str]],
     report_link: str | None = None,
     now: datetime | None = None,
-) -> dict[str, Any]:
+) -> ActionTaken:
     """Apply the guard to this window's verdict: alert (once per cooldown), request a retrain or not.
 
     ``send_alert(text)`` delivers on every configured channel and returns ``{channel: error}`` for
@@ -69,13 +71,13 @@ def act(
     ledger = MonitorLedger(env.store, pipe.name)
     run = {"dag_id": env.ctx.dag_id, "run_id": env.ctx.run_id}
     state = GuardState(
-        recent=ledger.recent_statuses(decision["window_end"], mon.retrain.of_last_windows),
+        recent=ledger.recent_statuses(decision.window_end, mon.retrain.of_last_windows),
         last_retrain_at=ledger.last_event("retrain"),
         last_alert_at=ledger.last_event("alert"),
         active_training_runs=active_training_runs,
     )
     action = decide_action(
-        decision["status"],
+        decision.status,
         state,
         mon,
         now,
@@ -85,30 +87,31 @@ def act(
     )
     record: dict[str, Any] = {
         **action.to_dict(),
-        "status": decision["status"],
-        "window_key": decision["window_key"],
+        "status": decision.status,
+        "window_key": decision.window_key,
         "recent_statuses": list(state.recent),
         "is_backfill": is_backfill,
         "allow_retrain_param": retrain_param,
     }
     if action.alert:
-        failures = send_alert(alert_text(pipe, decision, report_link))
+        failures = send_alert(alert_text(pipe, decision.to_xcom(), report_link))
         record["alert_failures"] = failures
-        ledger.record_event("alert", {**run, "window_key": decision["window_key"], "status": decision["status"]}, now)
+        ledger.record_event("alert", {**run, "window_key": decision.window_key, "status": decision.status}, now)
     if action.retrain:
         record["retrain_dag_id"] = pipe.train_dag_id
-        record["retrain_logical_date"] = decision["window_end"]
+        record["retrain_logical_date"] = decision.window_end
         ledger.record_event(
             "retrain",
             {
                 **run,
-                "window_key": decision["window_key"],
+                "window_key": decision.window_key,
                 "train_dag_id": pipe.train_dag_id,
-                "reasons": decision["reasons"],
+                "reasons": decision.reasons,
                 "allow_retrain_param": retrain_param,
             },
             now,
         )
-    record["action_uri"] = env.publish_json(Record.ACTION, record)
+    taken = ActionTaken(**record)
+    taken = taken.model_copy(update={"action_uri": env.publish_record(taken)})
     log.info("action:\n  %s", "\n  ".join(action.reasons))
-    return record
+    return taken

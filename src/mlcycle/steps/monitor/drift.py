@@ -9,8 +9,8 @@ from typing import Any
 
 from mlcycle.adapters.sources import load_snapshot
 from mlcycle.core.names import Record, Tag
+from mlcycle.core.records import DriftResult, Scored, Window
 from mlcycle.core.scoring import (
-    CHAMPION_SERVED,
     FALLBACK,
     MODEL_PREDICTION,
     PREDICTION,
@@ -23,7 +23,7 @@ from mlcycle.steps.reference import load_reference
 log = logging.getLogger(__name__)
 
 
-def detect_drift(env: Env, window: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
+def detect_drift(env: Env, window: Window, scored: Scored) -> DriftResult:
     """Full-data drift verdicts, the domain classifier, and Evidently's report on a sample."""
     from mlcycle.adapters.model_files import load_sklearn_model
     from mlcycle.adapters.registry import VersionRef
@@ -36,11 +36,11 @@ def detect_drift(env: Env, window: dict[str, Any], scored: dict[str, Any]) -> di
     columns = cfg.columns or feats.all
     numeric = [c for c in feats.numeric if c in columns]
     categorical = [c for c in feats.categorical if c in columns]
-    champion = VersionRef(pipe.model_name, scored["model_version"], scored["model_run_id"])
+    champion = VersionRef(pipe.model_name, scored.model_version, scored.model_run_id)
     output = MODEL_PREDICTION if drift_column(pipe) == PREDICTION else PROBABILITY
-    current = load_snapshot(env.store, scored["predictions_key"], columns=[*columns, output])
+    current = load_snapshot(env.store, scored.predictions_key, columns=[*columns, output])
     current = current.rename(columns={output: PREDICTION})  # the reference names it so too
-    by_fallback = scored.get("served_by") == FALLBACK  # a heuristic's outputs are not the champion's drift
+    by_fallback = scored.served_by == FALLBACK  # a heuristic's outputs are not the champion's drift
     profile, ref_sample, ref_origin = load_reference(
         env, champion, lambda: load_sklearn_model(champion.uri, env.registry.version_tags(champion.version))
     )
@@ -77,9 +77,9 @@ def detect_drift(env: Env, window: dict[str, Any], scored: dict[str, Any]) -> di
         html_uri = env.store.publish_file(html, env.record_key(Record.DRIFT_REPORT_HTML))
         json_uri = env.publish_json(Record.DRIFT_REPORT, report)
         record = {
-            "window_key": window["window_key"],
-            "window_start": window["window_start"],
-            "window_end": window["window_end"],
+            "window_key": window.window_key,
+            "window_start": window.window_start,
+            "window_end": window.window_end,
             "rows": len(current),
             "model_version": champion.version,
             "reference": {"rows": profile["rows"], "origin": ref_origin},
@@ -93,8 +93,8 @@ def detect_drift(env: Env, window: dict[str, Any], scored: dict[str, Any]) -> di
                 "note": "Evidently's report is computed on these samples; the verdicts above on every row",
             },
         }
-        record["mlflow_run_id"] = _log_monitoring_run(env, record, html, report, scored)
-    record["drift_uri"] = env.publish_json(Record.DRIFT, record)
+        result = DriftResult(**record, mlflow_run_id=_log_monitoring_run(env, record, html, report, scored))
+    result = result.model_copy(update={"drift_uri": env.publish_record(result)})
     log.info(
         "drift: share %.2f (%s), domain AUC %s, report %s",
         measured.share,
@@ -102,10 +102,10 @@ def detect_drift(env: Env, window: dict[str, Any], scored: dict[str, Any]) -> di
         domain["auc"] if domain else "n/a",
         html_uri,
     )
-    return record
+    return result
 
 def _log_monitoring_run(
-    env: Env, record: dict[str, Any], html: Any, report: dict[str, Any], scored: dict[str, Any]
+    env: Env, record: dict[str, Any], html: Any, report: dict[str, Any], scored: Scored
 ) -> str:
     pipe = env.pipe
     exp = env.tracking.experiment_id(pipe.name, "monitoring")
@@ -118,7 +118,7 @@ def _log_monitoring_run(
         metrics["drift_prediction"] = pred["score"]
     if record["domain_classifier"]:
         metrics["domain_auc"] = record["domain_classifier"]["auc"]
-    quality = scored.get("quality") or {}
+    quality = scored.quality or {}
     for k, v in (quality.get("metrics") or {}).items():
         if v is not None:
             metrics[f"window_{k}"] = v
@@ -126,11 +126,11 @@ def _log_monitoring_run(
         Tag.PIPELINE: pipe.name,
         Tag.WINDOW: record["window_key"],
         Tag.MODEL_VERSION: str(record["model_version"]),
-        Tag.PREDICTIONS_URI: scored["predictions_uri"],
-        Tag.SERVED_BY: str(scored.get("served_by", CHAMPION_SERVED)),
+        Tag.PREDICTIONS_URI: scored.predictions_uri,
+        Tag.SERVED_BY: scored.served_by,
         **env.ctx.tags(),
     }
-    fallback = scored.get("fallback") or {}
+    fallback = scored.fallback
     if fallback.get("used"):
         tags[Tag.FALLBACK_REASON] = str(fallback.get("reason"))[:4000]
     with env.tracking.run(experiment_id=exp, run_name=f"{record['window_key']}", tags=tags) as run:

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlcycle.adapters.sources import load_snapshot
-from mlcycle.core.names import Artifact, Record, Tag, metric_tag, predictions_key
+from mlcycle.core.names import Artifact, Tag, metric_tag, predictions_key
+from mlcycle.core.records import Scored, Window
 from mlcycle.core.scoring import (
     CHAMPION_SERVED,
     FALLBACK,
@@ -35,8 +36,8 @@ class NoChampionError(MlcycleError):
     """The model has no champion to monitor yet."""
 
 def score(
-    env: Env, window: dict[str, Any], notify: Callable[[str], dict[str, str]] | None = None
-) -> dict[str, Any]:
+    env: Env, window: Window, notify: Callable[[str], dict[str, str]] | None = None
+) -> Scored:
     """Batch-score the window with the champion (or, when it cannot serve, its fallback), apply the
     postprocess rules stored with it; publish a predictions table; measure quality on labels.
 
@@ -59,7 +60,7 @@ def score(
             "(the monitor scores windows with the champion)"
         )
     tags = registry.version_tags(champion.version)
-    frame = load_snapshot(env.store, window["key"])
+    frame = load_snapshot(env.store, window.key)
     spec = window_spec(pipe)
     label = spec.label_column
     X = feature_frame(pipe, frame)
@@ -67,13 +68,13 @@ def score(
     model, outputs = served.model, served.outputs
     rules, rules_sha = stored_rules(champion, tags)
     final, fired = apply_rules(X, outputs[PREDICTION], rules)
-    if pipe.config.model.is_classification and window.get("has_labels") and label in frame:
+    if pipe.config.model.is_classification and window.has_labels and label in frame:
         check_known_labels(pipe, model, frame[label].dropna(), champion.version)  # before publishing
     data = pipe.config.data
     scored_at = datetime.now(UTC)
     n = len(frame)
     ids = pd.Series(np.arange(n)).astype(str)
-    preds = pd.DataFrame({"prediction_id": f"{window['sha256'][:16]}-" + ids})
+    preds = pd.DataFrame({"prediction_id": f"{window.sha256[:16]}-" + ids})
     for col in [data.id_column, spec.timestamp_column]:
         if col and col in frame:
             preds[col] = frame[col].to_numpy()
@@ -90,12 +91,12 @@ def score(
         model_version=champion.version,
         dag_id=env.ctx.dag_id,
         run_id=env.ctx.run_id,
-        window_start=window["window_start"],
-        window_end=window["window_end"],
+        window_start=window.window_start,
+        window_end=window.window_end,
         scored_at=scored_at.isoformat(),
     )
     table = pa.Table.from_pandas(preds, preserve_index=False)
-    key = predictions_key(pipe.name, window["window_key"], champion.version)
+    key = predictions_key(pipe.name, window.window_key, champion.version)
     uri = publish_parquet(env, table, key)
 
     quality = window_quality(env, window, frame, model, X)
@@ -127,11 +128,12 @@ def score(
     }
     if served.served_by == FALLBACK:
         record["fallback"]["notified"] = _announce_fallback(env, window, champion.version, served, notify)
-    env.publish_json(Record.SCORE, record)
+    scored = Scored(**record)
+    env.publish_record(scored)
     log.info(
         "scored %d rows with %s v%s (%s) -> %s", n, pipe.model_name, champion.version, served.served_by, uri
     )
-    return record
+    return scored
 
 @dataclass(frozen=True)
 class Served:
@@ -201,7 +203,7 @@ def stored_rules(champion: Any, tags: dict[str, str]) -> tuple[list[dict[str, An
 
 def _announce_fallback(
     env: Env,
-    window: dict[str, Any],
+    window: Window,
     version: str,
     served: Served,
     notify: Callable[[str], dict[str, str]] | None,
@@ -213,8 +215,8 @@ def _announce_fallback(
         return {"sent": False, "why": "no failure channel configured (notifications.events, slack_conn_id, email)"}
     text = "\n".join(
         [
-            f":rotating_light: mlcycle pipeline *{pipe.name}*: window {window['window_start']} .. "
-            f"{window['window_end']} was scored by the FALLBACK ({served.fallback_kind}), not champion "
+            f":rotating_light: mlcycle pipeline *{pipe.name}*: window {window.window_start} .. "
+            f"{window.window_end} was scored by the FALLBACK ({served.fallback_kind}), not champion "
             f"v{version}",
             f"Why: {(served.problem or '')[:600]}",
             "Every prediction row says served_by=fallback. Fix or roll back the champion "
@@ -224,14 +226,14 @@ def _announce_fallback(
     return {"sent": True, "failures": notify(text)}
 
 def window_quality(
-    env: Env, window: dict[str, Any], frame: pd.DataFrame, model: Any, X: pd.DataFrame
+    env: Env, window: Window, frame: pd.DataFrame, model: Any, X: pd.DataFrame
 ) -> dict[str, Any] | None:
     """``model``'s metrics on the window's labeled rows; None when the window has no label column."""
     from mlcycle.core.metrics import compute_metrics
 
     pipe = env.pipe
     label = window_spec(pipe).label_column
-    if not (window.get("has_labels") and label in frame):
+    if not (window.has_labels and label in frame):
         return None
     labelled = frame[label].notna().to_numpy()
     count = int(labelled.sum())

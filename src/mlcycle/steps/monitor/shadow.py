@@ -19,7 +19,8 @@ from typing import Any
 from mlcycle.adapters.registry import CHALLENGER, CHAMPION, MlflowRegistry, VersionRef
 from mlcycle.config.schema import ShadowConfig
 from mlcycle.core.decisions.shadow import PROMOTE, REJECT, ShadowVerdict, ShadowWindow, decide_shadow
-from mlcycle.core.names import SHADOW_RUNNING, Record, Tag, predictions_key
+from mlcycle.core.names import SHADOW_RUNNING, Tag, predictions_key
+from mlcycle.core.records import Scored, ShadowJudgement, ShadowScore, Window
 from mlcycle.core.scoring import PREDICTION, PROBABILITY, predict
 from mlcycle.steps.context import Env
 from mlcycle.steps.monitor.score import publish_parquet, window_quality
@@ -45,7 +46,7 @@ def shadow_windows(tags: dict[str, str]) -> list[dict[str, Any]]:
 def _window(record: dict[str, Any]) -> ShadowWindow:
     return ShadowWindow(record["window_key"], record["champion_version"], record["champion"], record["challenger"])
 
-def score_shadow(env: Env, window: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
+def score_shadow(env: Env, window: Window, scored: Scored) -> ShadowScore:
     """Score the window with the challenger in shadow, if there is one; record it on the version."""
     import pyarrow as pa
 
@@ -56,43 +57,43 @@ def score_shadow(env: Env, window: dict[str, Any], scored: dict[str, Any]) -> di
     pipe = env.pipe
     registry = env.registry
     found = shadow_challenger(registry)
-    if found is None or found[0].version == scored["model_version"]:
-        record: dict[str, Any] = {"active": False, "why": "no challenger in shadow"}
-        env.publish_json(Record.SHADOW, record)
-        return record
+    if found is None or found[0].version == scored.model_version:
+        idle = ShadowScore(active=False, why="no challenger in shadow")
+        env.publish_record(idle)
+        return idle
     challenger, tags = found
     model = load_sklearn_model(
         challenger.uri, tags, f"challenger {pipe.model_name!r} version {challenger.version}"
     )  # verified like the champion: checksums recorded at registration, skops allow-list
-    frame = load_snapshot(env.store, window["key"])
+    frame = load_snapshot(env.store, window.key)
     X = feature_frame(pipe, frame)
     outputs = predict(pipe, model, X)
     # the served table's rows, ids and inputs, with the champion's output kept beside the challenger's
-    served = load_snapshot(env.store, scored["predictions_key"])
+    served = load_snapshot(env.store, scored.predictions_key)
     shadow = served.rename(columns={PREDICTION: f"champion_{PREDICTION}", PROBABILITY: f"champion_{PROBABILITY}"})
     shadow[PREDICTION] = outputs[PREDICTION]
     if PROBABILITY in outputs:
         shadow[PROBABILITY] = outputs[PROBABILITY]
     shadow = shadow.assign(
         model_version=challenger.version,
-        champion_version=scored["model_version"],
+        champion_version=scored.model_version,
         shadow=True,
         served=False,
         run_id=env.ctx.run_id,
         scored_at=datetime.now(UTC).isoformat(),
     )
-    key = predictions_key(pipe.name, window["window_key"], challenger.version, shadow=True)
+    key = predictions_key(pipe.name, window.window_key, challenger.version, shadow=True)
     uri = publish_parquet(env, pa.Table.from_pandas(shadow, preserve_index=False), key)
 
     primary = pipe.config.evaluation.primary_metric
     quality = window_quality(env, window, frame, model, X)
-    champ_metrics = (scored.get("quality") or {}).get("metrics") or {}
+    champ_metrics = (scored.quality or {}).get("metrics") or {}
     ch_metrics = (quality or {}).get("metrics") or {}
     entry = {
-        "window_key": window["window_key"],
+        "window_key": window.window_key,
         "rows": len(frame),
         "labeled_rows": (quality or {}).get("rows", 0),
-        "champion_version": scored["model_version"],
+        "champion_version": scored.model_version,
         "champion": champ_metrics.get(primary),
         "challenger": ch_metrics.get(primary),
         "challenger_metrics": ch_metrics,
@@ -102,10 +103,10 @@ def score_shadow(env: Env, window: dict[str, Any], scored: dict[str, Any]) -> di
         "scored_at": shadow["scored_at"].iloc[0],
     }
     registry.tag_version(
-        challenger.version, {Tag.SHADOW_WINDOW_PREFIX + window["window_key"]: json.dumps(entry, sort_keys=True, default=str)}
+        challenger.version, {Tag.SHADOW_WINDOW_PREFIX + window.window_key: json.dumps(entry, sort_keys=True, default=str)}
     )
-    record = {"active": True, "challenger_version": challenger.version, **entry}
-    env.publish_json(Record.SHADOW, record)
+    record = ShadowScore(active=True, challenger_version=challenger.version, **entry)
+    env.publish_record(record)
     log.info(
         "shadow: v%s scored %d rows (%s %s vs champion v%s %s) -> %s",
         challenger.version, len(frame), primary, entry["challenger"], entry["champion_version"],
@@ -120,26 +121,26 @@ def verdict_text(pipe_name: str, version: str, verdict: ShadowVerdict) -> str:
     )
 
 def judge_shadow(
-    env: Env, shadow: dict[str, Any], notify: Callable[[str], dict[str, str]] | None = None
-) -> dict[str, Any]:
+    env: Env, shadow: ShadowScore, notify: Callable[[str], dict[str, str]] | None = None
+) -> ShadowJudgement:
     """Decide on the challenger in shadow after this window; promote or reject it when it is time."""
     from mlcycle.adapters.registry import clear_challenger, promote
     from mlcycle.core.events import alias_event
 
     pipe = env.pipe
-    if not shadow.get("active"):
-        record: dict[str, Any] = {"outcome": "none", "why": shadow.get("why", "no challenger in shadow")}
-        env.publish_json(Record.SHADOW_DECISION, record)
-        return record
+    if not shadow.active:
+        idle = ShadowJudgement(outcome="none", why=shadow.why or "no challenger in shadow")
+        env.publish_record(idle)
+        return idle
     registry = env.registry
-    version = str(shadow["challenger_version"])
+    version = str(shadow.challenger_version)
     found = shadow_challenger(registry)
     champion = registry.get_alias(CHAMPION)
     if found is None or found[0].version != version or (champion and champion.version == version):
         # a retry after the verdict took effect, or the challenger was replaced or approved meanwhile
-        record = {"outcome": "none", "why": f"v{version} is no longer the challenger in shadow"}
-        env.publish_json(Record.SHADOW_DECISION, record)
-        return record
+        gone = ShadowJudgement(outcome="none", why=f"v{version} is no longer the challenger in shadow")
+        env.publish_record(gone)
+        return gone
     tags = found[1]
     baseline = tags.get(Tag.COMPARED_TO_CHAMPION)
     verdict = decide_shadow(
@@ -150,7 +151,7 @@ def judge_shadow(
         baseline=None if baseline in (None, "none") else baseline,
         champion=champion.version if champion else None,
     )
-    record = {**verdict.to_dict(), "challenger_version": version, "champion_version": baseline}
+    record: dict[str, Any] = {**verdict.to_dict(), "challenger_version": version, "champion_version": baseline}
     via = f"DAG {env.ctx.dag_id} run {env.ctx.run_id}"
     by = env.ctx.actor
     if verdict.outcome in (PROMOTE, REJECT):
@@ -168,9 +169,10 @@ def judge_shadow(
         registry.tag_version(version, {Tag.PROMOTION: "rejected in shadow"})
     if verdict.outcome != "pending" and notify is not None and "promotion" in pipe.config.notifications.events:
         record["notify_failures"] = notify(verdict_text(pipe.name, version, verdict))
-    record["decision_uri"] = env.publish_json(Record.SHADOW_DECISION, record)
+    judged = ShadowJudgement(**record)
+    judged = judged.model_copy(update={"decision_uri": env.publish_record(judged)})
     log.info("shadow verdict %s for v%s:\n  %s", verdict.outcome, version, "\n  ".join(verdict.reasons))
-    return record
+    return judged
 
 def shadow_state(registry: MlflowRegistry, policy: ShadowConfig, primary: str) -> dict[str, Any] | None:
     """The challenger in shadow and its running comparison, for ``mlcycle status``."""

@@ -10,6 +10,7 @@ from typing import Any
 from mlcycle.adapters.sources import SourceSpec, publish_table, read_source, resolve_local
 from mlcycle.config.loader import Pipeline
 from mlcycle.core.names import Record, windows_prefix
+from mlcycle.core.records import Window
 from mlcycle.errors import DataSourceError, MlcycleError
 from mlcycle.steps.context import Env
 
@@ -70,7 +71,7 @@ def window_columns(pipe: Pipeline, spec: WindowSpec) -> list[str]:
             out.append(col)
     return out
 
-def load_window(env: Env, start: datetime, end: datetime) -> dict[str, Any]:
+def load_window(env: Env, start: datetime, end: datetime) -> Window:
     """Read the production rows of ``[start, end)``; publish them content-addressed; record the window."""
     import pyarrow as pa
 
@@ -119,7 +120,8 @@ def load_window(env: Env, start: datetime, end: datetime) -> dict[str, Any]:
         )
     table = pa.concat_tables(tables, promote_options="permissive")
     key, uri, sha = publish_table(env.store, table, windows_prefix(pipe.name))
-    record.update(
+    window = Window(
+        **record,
         status="loaded",
         key=key,
         uri=uri,
@@ -127,6 +129,6 @@ def load_window(env: Env, start: datetime, end: datetime) -> dict[str, Any]:
         columns={f.name: str(f.type) for f in table.schema},
         has_labels=bool(spec.label_column and spec.label_column in table.column_names),
     )
-    env.publish_json(Record.WINDOW, record)
-    log.info("window %s: %d rows from %d file(s) -> %s", record["window_key"], rows, files, uri)
-    return record
+    env.publish_record(window)
+    log.info("window %s: %d rows from %d file(s) -> %s", window.window_key, rows, files, uri)
+    return window
