@@ -9,6 +9,7 @@ import pytest
 
 from mlcycle.config.catalogs import GX_EXPECTATIONS
 from mlcycle.config.loader import load_all, load_pipeline, parse_pipeline
+from mlcycle.core.features import snapshot_columns
 from mlcycle.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +41,7 @@ def test_demo_pipeline_is_valid() -> None:
     assert pipe.config.model.estimator == "HistGradientBoostingClassifier"
     assert pipe.config.data.window.lookback_days == 365
     assert len(pipe.config_sha256) == 64
-    assert pipe.data_columns()[:3] == ["tenure_months", "monthly_charges", "total_charges"]
+    assert snapshot_columns(pipe)[:3] == ["tenure_months", "monthly_charges", "total_charges"]
 
 
 def test_minimal_pipeline_gets_defaults() -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from mlcycle.config.schema import EvaluationConfig, FairnessConfig
 from mlcycle.core.decisions.promotion import ChampionScore, decide_fairness, decide_promotion, decide_slices
+from mlcycle.core.features import snapshot_columns
 from mlcycle.core.metrics import fairness_figure
 from mlcycle.errors import ConfigError
 
@@ -180,7 +181,7 @@ def test_gate_config_errors_name_key_and_fix(make_pipeline: PipelineFactory, tas
 def test_sensitive_column_is_kept_in_the_snapshot(make_pipeline: PipelineFactory) -> None:
     text = (DEMO_EVAL % ("binary_classification", "LogisticRegression", "roc_auc")) + "      fairness: {sensitive: gender}\n"
     pipe = make_pipeline(text)
-    assert pipe.data_columns() == ["a", "plan", "y", "gender"]
+    assert snapshot_columns(pipe) == ["a", "plan", "y", "gender"]
     assert pipe.config.evaluation.fairness is not None and pipe.config.evaluation.fairness.gate is False
 
 

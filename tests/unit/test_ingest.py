@@ -12,6 +12,7 @@ import pytest
 from mlcycle.adapters.sources import list_local, load_snapshot, read_file
 from mlcycle.adapters.store import LocalArtifactStore
 from mlcycle.config.loader import Pipeline
+from mlcycle.core.features import snapshot_columns
 from mlcycle.core.names import run_key
 from mlcycle.errors import DataSourceError
 from mlcycle.steps.ingest import ingest_snapshot, window_bounds
@@ -439,7 +440,7 @@ def test_demo_data_ingests_the_trailing_year(
     assert frame["event_time"].min() >= pd.Timestamp("2025-01-01", tz="UTC")
     assert frame["event_time"].max() < pd.Timestamp("2026-01-01", tz="UTC")
     assert frame["event_time"].min() >= pd.Timestamp(end - timedelta(days=365))
-    assert list(frame.columns) == demo_pipeline.data_columns()
+    assert list(frame.columns) == snapshot_columns(demo_pipeline)
     assert frame["customer_id"].is_unique
 
 

@@ -16,12 +16,12 @@ from mlcycle.airflow.callbacks import (
     _no_retry_for_bad_data,
     _report_link,
     _run_context,
-    airflow_actor,
     alert_sender,
     failure_notifiers,
 )
 from mlcycle.airflow.docs import doc_md, monitor_doc_md
 from mlcycle.airflow.links import attach_links
+from mlcycle.airflow.manual import build_approve_dag, build_rollback_dag
 from mlcycle.airflow.placement import place_tasks
 from mlcycle.config.loader import Pipeline, load_all, load_pipeline, pipeline_files
 from mlcycle.core.names import Record, Task
@@ -55,7 +55,9 @@ def build_training_dag(pipe: Pipeline) -> DAG:
                 description="Promote even if the gate rejects the model (recorded as forced).",
             ),
             "skip_promotion": Param(
-                False, type="boolean", description="Dry run: register the version; if it passes it becomes challenger, champion is not moved."
+                False,
+                type="boolean",
+                description="Dry run: register the version; if it passes it becomes challenger, champion is not moved.",
             ),
             "lookback_days": Param(
                 None,
@@ -159,6 +161,7 @@ def build_training_dag(pipe: Pipeline) -> DAG:
     attach_links(dag)
     place_tasks(dag, cfg.execution)
     return dag
+
 
 def build_monitor_dag(pipe: Pipeline) -> DAG:
     from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
@@ -287,7 +290,9 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
 
             context = get_current_context()
             env = open_env(config_path, _run_context()[0])
-            return judge_shadow(env, ShadowScore.from_xcom(record), notify=alert_sender(env.pipe, context)).to_xcom()
+            return judge_shadow(
+                env, ShadowScore.from_xcom(record), notify=alert_sender(env.pipe, context)
+            ).to_xcom()
 
         trigger = TriggerDagRunOperator(
             task_id=Task.TRIGGER_RETRAIN,
@@ -310,6 +315,7 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
     place_tasks(dag, cfg.execution)
     return dag
 
+
 def _pipelines_for_task(directory: str | None) -> list[Pipeline] | None:
     """When a worker parses this file to run one task, just that DAG's pipeline (else None: all).
 
@@ -327,91 +333,6 @@ def _pipelines_for_task(directory: str | None) -> list[Pipeline] | None:
     ids = (pipe.train_dag_id, pipe.monitor_dag_id, pipe.rollback_dag_id, pipe.approve_dag_id)
     return [pipe] if dag_id in ids else None
 
-VERSION_PARAM: dict[str, Any] = {"type": ["null", "string"], "pattern": "^[0-9]+$"}
-
-def _manual_dag(pipe: Pipeline, action: str, doc: str, params: dict[str, Param]) -> DAG:
-    """``<name>__<action>``: one task that runs ``mlcycle.ops.moves.<action>`` with the run's params."""
-    cfg = pipe.config
-    config_path = str(Path(pipe.path).resolve())
-    with DAG(
-        dag_id=f"{pipe.name}__{action}",
-        description=doc.splitlines()[0][:200],
-        schedule=None,
-        start_date=datetime(cfg.start_date.year, cfg.start_date.month, cfg.start_date.day, tzinfo=UTC),
-        catchup=False,
-        max_active_runs=1,
-        tags=["mlcycle", "versioning", *cfg.tags],
-        default_args={"owner": cfg.owner, "retries": 0, "on_failure_callback": failure_notifiers(pipe)},
-        doc_md=doc,
-        params=params,
-    ) as dag:
-
-        @task(task_id=action)
-        def versioning_task() -> dict[str, Any]:
-            return _versioning_call(action, config_path)
-
-        versioning_task()
-    return dag
-
-def _versioning_call(action: str, pipe_path: str) -> dict[str, Any]:
-    """Run ``mlcycle.ops.moves.<action>`` for this DAG run; a refusal fails the run at once, loudly."""
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from mlcycle.config.loader import load_pipeline
-    from mlcycle.config.settings import load_settings
-    from mlcycle.errors import PromotionError
-    from mlcycle.ops.moves import approve, rollback
-
-    context = get_current_context()
-    params, ti = context["params"], context["ti"]
-    common = {
-        "reason": str(params.get("reason") or ""),
-        "by": airflow_actor(),
-        "via": f"DAG {ti.dag_id} run {ti.run_id}",
-    }
-    pipe, settings = load_pipeline(pipe_path), load_settings()
-    try:
-        if action == Task.ROLLBACK:
-            return rollback(
-                pipe, settings, to=params.get("version"), force=bool(params.get("force")), **common
-            )
-        return approve(pipe, settings, version=params.get("version"), **common)
-    except PromotionError as exc:
-        raise AirflowFailException(str(exc)) from exc
-
-def build_rollback_dag(pipe: Pipeline) -> DAG:
-    """``<name>__rollback``: move ``champion`` back from the UI (manual trigger with params)."""
-    doc = f"""Roll back the champion of MLflow model `{pipe.model_name}` ({pipe.name}).
-
-Trigger with params: `version` (empty: the champion before the current one), `reason`, and
-`force` to allow a version that never passed the validation gate. The move is compare-and-set
-under the model's alias lock and is recorded in the history (`mlcycle history {pipe.name}`),
-with this run and its triggering user. Same as `mlcycle rollback {pipe.name}`.
-"""
-    params = {
-        "version": Param(None, **{**VERSION_PARAM, "description": "Version to roll back to (empty: the previous champion)."}),
-        "reason": Param("", type="string", maxLength=1000, description="Why; recorded in the history."),
-        "force": Param(False, type="boolean", description="Allow a version that never passed the gate."),
-    }
-    return _manual_dag(pipe, Task.ROLLBACK, doc, params)
-
-def build_approve_dag(pipe: Pipeline) -> DAG:
-    """``<name>__approve``: promote the waiting challenger from the UI (promotion.mode: manual)."""
-    doc = f"""Approve the waiting challenger of MLflow model `{pipe.model_name}` ({pipe.name}).
-
-With `promotion.mode: manual` (now: `{pipe.config.promotion.mode}`) a model that passes the gate
-becomes `challenger` and waits here. Trigger with `reason` (required) and optionally `version`
-(empty: the challenger). Approval runs the same compare-and-set promotion as training: it
-refuses if the champion moved since the version was validated. Recorded in the history.
-Same as `mlcycle approve {pipe.name} --reason ...`.
-"""
-    params = {
-        "version": Param(None, **{**VERSION_PARAM, "description": "Version to approve (empty: the challenger)."}),
-        "reason": Param(
-            type="string", minLength=1, maxLength=1000, description="Why it is approved (required); recorded."
-        ),
-    }
-    return _manual_dag(pipe, Task.APPROVE, doc, params)
 
 def build_dags(directory: str | None = None) -> dict[str, DAG]:
     """Every pipeline's DAGs by dag_id; any invalid YAML fails the parse with all errors listed."""

@@ -54,18 +54,6 @@ class Pipeline(BaseModel):
     def approve_dag_id(self) -> str:
         return f"{self.name}__approve"
 
-    def data_columns(self) -> list[str]:
-        """Every column a snapshot keeps: features, target, timestamp, id, slices and the sensitive one."""
-        data = self.config.data
-        wanted = [*data.features.all, data.target, data.timestamp_column, data.id_column]
-        wanted += self.config.evaluation.slices
-        if self.config.evaluation.fairness is not None:
-            wanted.append(self.config.evaluation.fairness.sensitive)
-        out: list[str] = []
-        for col in wanted:
-            if col and col not in out:
-                out.append(col)
-        return out
 
 def _suggest(word: str, choices: list[str]) -> list[str]:
     """Closest choice, case-insensitively ('c' suggests 'C')."""

@@ -112,14 +112,32 @@ def target_values(pipe: Pipeline, frame: pd.DataFrame) -> pd.Series:
         return y
     return y.astype("float64")
 
+# --- the column lists each reader takes (one place, so a new column kind is added once) -------------
+
+
+def _unique(columns: list[str | None]) -> list[str]:
+    return list(dict.fromkeys(c for c in columns if c))
+
+
+def snapshot_columns(pipe: Pipeline) -> list[str]:
+    """Every column a snapshot keeps: features, target, timestamp, id, slices and the sensitive one."""
+    data, ev = pipe.config.data, pipe.config.evaluation
+    sensitive = ev.fairness.sensitive if ev.fairness else None
+    return _unique([*data.features.all, data.target, data.timestamp_column, data.id_column, *ev.slices, sensitive])
+
+
+def window_columns(pipe: Pipeline, timestamp_column: str | None) -> list[str]:
+    """The columns a monitoring window keeps besides its labels: id, timestamp and features."""
+    data = pipe.config.data
+    return _unique([data.id_column, timestamp_column, *data.features.all])
+
+
 def training_columns(pipe: Pipeline) -> list[str]:
     """The snapshot columns training reads: features, target and the time split's timestamp."""
     data = pipe.config.data
-    wanted = [*data.features.all, data.target, data.timestamp_column]
-    return list(dict.fromkeys(c for c in wanted if c))
+    return _unique([*data.features.all, data.target, data.timestamp_column])
 
 def evaluation_columns(pipe: Pipeline) -> list[str]:
     """The snapshot columns evaluation reads: training's, and the slice and fairness columns."""
     ev = pipe.config.evaluation
-    wanted = [*training_columns(pipe), *ev.slices, *([ev.fairness.sensitive] if ev.fairness else [])]
-    return list(dict.fromkeys(wanted))
+    return _unique([*training_columns(pipe), *ev.slices, ev.fairness.sensitive if ev.fairness else None])

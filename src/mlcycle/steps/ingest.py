@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from mlcycle.adapters.sources import SourceSpec, publish_table, read_source
 from mlcycle.adapters.store import ArtifactStore
 from mlcycle.config.loader import Pipeline
+from mlcycle.core.features import snapshot_columns
 from mlcycle.core.names import snapshots_prefix
 from mlcycle.core.records import Snapshot
 from mlcycle.errors import ConfigError, DataSourceError
@@ -32,7 +33,7 @@ def ingest_snapshot(pipe: Pipeline, interval_end: datetime, store: ArtifactStore
     spec = SourceSpec(
         data.source,
         data.format,
-        pipe.data_columns(),
+        snapshot_columns(pipe),
         (),
         data.timestamp_column,
         numeric=tuple(data.features.numeric),

@@ -9,6 +9,7 @@ from typing import Any
 
 from mlcycle.adapters.sources import SourceSpec, publish_table, read_source, resolve_local
 from mlcycle.config.loader import Pipeline
+from mlcycle.core.features import window_columns
 from mlcycle.core.names import Record, windows_prefix
 from mlcycle.core.records import Window
 from mlcycle.errors import DataSourceError, MlcycleError
@@ -63,14 +64,6 @@ def window_spec(pipe: Pipeline) -> WindowSpec:
         key="monitoring.source" if mon.source else "data.source",
     )
 
-def window_columns(pipe: Pipeline, spec: WindowSpec) -> list[str]:
-    data = pipe.config.data
-    out: list[str] = []
-    for col in [data.id_column, spec.timestamp_column, *data.features.all]:
-        if col and col not in out:
-            out.append(col)
-    return out
-
 def load_window(env: Env, start: datetime, end: datetime) -> Window:
     """Read the production rows of ``[start, end)``; publish them content-addressed; record the window."""
     import pyarrow as pa
@@ -78,7 +71,7 @@ def load_window(env: Env, start: datetime, end: datetime) -> Window:
     pipe = env.pipe
     mon = pipe.config.monitoring
     spec = window_spec(pipe)
-    columns = window_columns(pipe, spec)
+    columns = window_columns(pipe, spec.timestamp_column)
     optional = (spec.label_column,) if spec.label_column and spec.label_column not in columns else ()
     tables, files = [], 0
     sources = expand_source(spec.source, start, end)
