@@ -7,7 +7,7 @@ UV := $(VENV)/bin/uv
 export MLCYCLE_HOME ?= $(CURDIR)/.mlcycle
 export AIRFLOW_HOME ?= $(MLCYCLE_HOME)/airflow
 
-.PHONY: install demo test test-services lint audit bench up clean
+.PHONY: install demo test test-unit test-services lint format audit bench up clean
 
 install: $(VENV)/.installed
 
@@ -31,9 +31,14 @@ test-services: install
 
 lint: install
 	$(VENV)/bin/ruff check src tests dags plugins benchmarks
+	$(VENV)/bin/ruff format --check src tests dags plugins benchmarks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mlcycle lint --deep
 	$(VENV)/bin/bandit -q -r src/
+
+format: install
+	$(VENV)/bin/ruff format src tests dags plugins benchmarks
+	$(VENV)/bin/ruff check --fix src tests dags plugins benchmarks
 
 # Known vulnerabilities in the lockfile (needs PyPI's JSON API; --strict fails when a package
 # cannot be audited, so an unreachable service is a failure, never a silent pass) and bandit.

@@ -287,7 +287,7 @@ def release_freed_memory() -> None:
     """Hand Arrow's freed buffers back to the OS (its allocator keeps them for reuse otherwise).
 
     Call after dropping a snapshot frame: numeric columns without nulls are Arrow buffers pandas
-    took over, and a task that freed a 10M-row frame would still hold its pages through the fit.
+    took over, and a task that freed a large frame would still hold its pages through the fit.
     """
     import pyarrow as pa
 

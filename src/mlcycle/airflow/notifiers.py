@@ -1,7 +1,7 @@
 """Failure callbacks that build Airflow's provider notifiers when a task fails, not when a DAG is parsed.
 
-Importing the Slack provider pulls in slack_sdk and aiohttp: 0.2-0.4 s added to every parse of the DAG
-folder and to every task's start (a worker parses the DAG file before it runs a task). A
+Importing the Slack provider pulls in slack_sdk and aiohttp, which would slow every parse of the DAG
+folder and every task's start (a worker parses the DAG file before it runs a task). A
 :class:`DeferredNotifier` holds the notifier's arguments and imports the provider class on the call.
 Imported at DAG parse time: standard library only.
 """

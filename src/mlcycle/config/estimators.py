@@ -122,8 +122,8 @@ class EstimatorSpec:
     seeded: bool = True
     # Handles missing values and categorical features itself (HistGradientBoosting): numeric columns
     # pass through with their NaNs and each categorical becomes one ordinal-coded column the
-    # estimator splits on natively, instead of a dense one-hot block (69 float64 columns at 10M rows
-    # were 4.4 GB: benchmarks/README.md, Scale).
+    # estimator splits on natively, instead of a dense float64 one-hot block (the memory of a large
+    # fit: benchmarks/README.md, Scale).
     native_categorical: bool = False
 
 

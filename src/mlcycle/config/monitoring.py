@@ -22,8 +22,8 @@ class DriftConfig(_Strict):
     domain_auc_threshold: float = Field(0.6, gt=0.5, le=1)
     domain_sample_rows: int = Field(10_000, ge=200)
     report_sample_rows: int = Field(20_000, ge=1_001)
-    # the model's outputs on the training rows are profiled on a seeded sample this large: a full
-    # pass costs as much as the fit's own predictions at 10M rows, for no gain in a 2001-cell profile
+    # the model's outputs on the training rows are profiled on a seeded sample this large: a full pass
+    # over a large snapshot costs as much as the fit's own predictions, for no gain in the profile
     prediction_reference_rows: int = Field(200_000, ge=1_001)
     seed: int = 0
 

@@ -1,7 +1,7 @@
 """Drift measures: verdicts on full-data statistics, Evidently's report on a fixed-size sample.
 
-Why not Evidently on the full frames: its DataDriftPreset takes ~2.5 minutes and 2 GB for one
-window of 1M rows. The verdicts here use the same tests and thresholds Evidently picks by default
+Why not Evidently on the full frames: its DataDriftPreset recomputes drift several times and its
+time and memory grow with every row (benchmarks/README.md, Monitoring). The verdicts here use the same tests and thresholds Evidently picks by default
 for a reference of more than 1,000 rows, computed on every row of the window:
 
 * numeric column with more than 5 distinct values: Wasserstein distance normed by the reference
@@ -287,9 +287,9 @@ def domain_classifier(
         max_iter=60, learning_rate=0.1, max_leaf_nodes=15, categorical_features=is_cat, random_state=seed
     )
     cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    # One OpenMP thread: on a sample this small a second thread saves ~15% on an idle machine, but
-    # where other work shares the cores (an Airflow worker) the boosting's OpenMP barriers spin:
-    # 9-11 s with one thread against 71-120 s with two on a busy 2-core box. Same result either way.
+    # One OpenMP thread: on a sample this small a second thread saves little on an idle machine, but
+    # where other work shares the cores (an Airflow worker) the boosting's OpenMP barriers spin and it
+    # is many times slower. Same result either way.
     with threadpool_limits(limits=1, user_api="openmp"):
         scores = cross_validate(
             clf, X, y, cv=cv, scoring="roc_auc", return_estimator=True, return_indices=True

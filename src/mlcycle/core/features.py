@@ -21,8 +21,8 @@ def category_labels(values: pd.Series) -> pd.Series:
     same as ``0.0``. Nulls stay null (``None``).
 
     The labels are computed on the distinct values only, and every row of one category points at
-    the same ``str`` object: an object column of 10M rows costs 8 bytes a row, not a Python string
-    a row (per-row strings took several GB at 10M rows x 6 columns: benchmarks/README.md, Scale).
+    the same ``str`` object: an object column costs 8 bytes a row, not a Python string a row
+    (benchmarks/README.md, Scale).
     """
     import numpy as np
     import pandas as pd
@@ -70,8 +70,8 @@ def feature_frame(pipe: Pipeline, frame: pd.DataFrame) -> pd.DataFrame:
 def sortable(values: pd.Series) -> Any:
     """A column as a numpy array that sorts natively: tz-aware timestamps as UTC datetime64, not objects.
 
-    ``to_numpy()`` of a tz-aware column is an object array of Timestamps: sorting it took 1.3 s for
-    240k rows against 0.01 s for datetime64 (the time split of a 300k-row snapshot, twice per run).
+    ``to_numpy()`` of a tz-aware column is an object array of Timestamps, which sorts orders of
+    magnitude slower than datetime64 (the time split sorts the snapshot twice per run).
     """
     import pandas as pd
 

@@ -97,7 +97,7 @@ def run_checks(pipe: Pipeline, frame: pd.DataFrame) -> tuple[CheckResult, dict[s
     import great_expectations as gx
     import pandas as pd
 
-    with pd.option_context("mode.copy_on_write", True):  # 15x faster GX metrics on pandas 2.x
+    with pd.option_context("mode.copy_on_write", True):  # GX's metrics copy far less on pandas 2.x
         return _validate(pipe, frame, gx)
 
 def _validate(pipe: Pipeline, frame: pd.DataFrame, gx: Any) -> tuple[CheckResult, dict[str, Any]]:

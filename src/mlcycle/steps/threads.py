@@ -1,8 +1,8 @@
 """How many threads the numeric libraries (OpenMP, BLAS) may use in a task: ``MLCYCLE_THREADS``.
 
 scikit-learn's HistGradientBoosting spins one OpenMP thread per core. On a worker whose cores are
-shared with other tasks that oversubscribes them: on a busy 2-core box a 300k-row fit took 276 s
-with 2 threads against 66 s with 1 (benchmarks/README.md). Unset, the libraries choose.
+shared with other tasks that oversubscribes them, and the fit slows down many times over
+(benchmarks/README.md). Unset, the libraries choose.
 """
 
 from __future__ import annotations
@@ -34,8 +34,7 @@ def compute_threads(limit: int | None = None) -> Iterator[None]:
         yield
         return
     # threadpoolctl caps only the libraries loaded when the block starts, and the tasks import
-    # scikit-learn inside it: without this import the fit's OpenMP pool kept one thread per core
-    # (train on a busy 2-core box: HistGradientBoosting 10-19 s with two threads, 0.5 s with one).
+    # scikit-learn inside it: without this import the fit's OpenMP pool kept one thread per core.
     # Importing scikit-learn loads all three pools the tasks use: its OpenMP runtime and the
     # OpenBLAS of numpy and of scipy.
     import sklearn  # noqa: F401

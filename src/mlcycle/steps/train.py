@@ -81,7 +81,7 @@ def build_pipeline(pipe: Pipeline) -> Any:
 class TrainingData:
     """What the fit needs from a snapshot: the training rows' features and target, the split sizes and,
     when monitored, the drift reference's inputs. Holding this instead of the snapshot frame lets the
-    frame be freed before the fit (at 10M rows the frame alone is ~1x the data's Arrow size)."""
+    frame be freed before the fit (the frame alone is about the data's Arrow size)."""
 
     X_train: pd.DataFrame | None
     y_train: pd.Series
@@ -199,7 +199,7 @@ def train_model(
 def fit_pipeline(model: Any, data: TrainingData) -> Any:
     """``model.fit(X_train, y_train)`` for a scikit-learn Pipeline, step by step, each step's input
     dropped once it is transformed: what ``Pipeline.fit`` does, without the training frame alive
-    through the estimator's fit (1.3 GB at 8M rows x 20 features). Takes the features from ``data``."""
+    through the estimator's fit. Takes the features from ``data``."""
     X, y = data.take_features(), data.y_train
     for _, step in model.steps[:-1]:
         X = step.fit_transform(X, y)  # rebinding releases the previous input
