@@ -11,6 +11,11 @@ import yaml
 
 from mlcycle.cli.demo import write_demo_data
 from mlcycle.config.loader import parse_pipeline
+from tests.unit.conftest import churn_frame, demo_pipeline, make_pipeline, mlflow_store
+
+# the unit tier's fixtures, for the modules that train real models on them (adapters/, ops/, steps/:
+# moved here from tests/unit to keep `make test-unit` under a minute; docs/testing.md)
+__all__ = ["churn_frame", "demo_pipeline", "make_pipeline", "mlflow_store"]
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_YAML = ROOT / "config" / "pipelines" / "churn.yaml"

@@ -1,4 +1,7 @@
-"""The monitoring verdict and the alert/retrain guard as pure functions, table by table."""
+"""The monitoring verdict and the alert/retrain guard as pure functions, table by table.
+
+Scoring's labels against real fitted models: tests/integration/core/decisions/test_monitor_decisions.py.
+"""
 
 from __future__ import annotations
 
@@ -364,30 +367,3 @@ def test_alert_and_retrain_share_the_policy_cooldown() -> None:
     action = decide_action(DRIFT, state, policy, NOW, alerts_enabled=True)
     assert (action.alert, action.retrain) == (False, True)
     assert action.reasons[0].endswith("is within the 6 h cooldown")
-
-
-@pytest.mark.parametrize("estimator", ["HistGradientBoostingClassifier", "LogisticRegression", "RandomForestClassifier"])
-@pytest.mark.parametrize("task", ["binary_classification", "multiclass_classification"])
-def test_predicted_labels_are_the_models_own(estimator: str, task: str) -> None:
-    """monitoring.predict derives labels from one predict_proba pass: they equal model.predict."""
-    import numpy as np
-    from sklearn import ensemble, linear_model
-
-    from mlcycle.core.scoring import PREDICTION, predict
-
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(400, 3))
-    y = (X[:, 0] > 0).astype(int) + (task == "multiclass_classification") * (X[:, 1] > 0.5).astype(int)
-    model = {
-        "HistGradientBoostingClassifier": ensemble.HistGradientBoostingClassifier(max_iter=10),
-        "LogisticRegression": linear_model.LogisticRegression(),
-        "RandomForestClassifier": ensemble.RandomForestClassifier(n_estimators=5, random_state=0),
-    }[estimator].fit(X, np.array(["a", "b", "c"])[y])
-
-    class _Pipe:
-        class config:
-            class model:
-                is_classification = True
-
-    _Pipe.config.model.task = task
-    assert np.array_equal(predict(_Pipe, model, X)[PREDICTION], model.predict(X))  # type: ignore[arg-type]

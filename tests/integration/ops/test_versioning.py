@@ -18,7 +18,7 @@ from mlcycle.core.names import CHALLENGER, CHAMPION
 from mlcycle.errors import PromotionError
 from mlcycle.ops.history import history, render_history
 from mlcycle.ops.moves import approve, rollback
-from tests.unit.adapters.test_registry import Store, store  # noqa: F401  (module fixture: three trained runs)
+from tests.integration.adapters.test_registry import Store, store  # noqa: F401  (module fixture: three trained runs)
 
 PASSED = {"verdict": "passed", "reasons": ["roc_auc ok"], "champion_version": None}
 
