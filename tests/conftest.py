@@ -63,7 +63,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         tier = _tier_folder(item.path)
         if tier is None:
             problems.append(
-                f"{item.nodeid}: lives in {item.path.parent}, outside the tier folders "
+                f"{item.nodeid}: lives outside the tier folders "
                 "(tests/unit, tests/integration, tests/services); move it to the folder of its tier"
             )
             continue
