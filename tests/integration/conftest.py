@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,28 @@ SCORING_MONITOR = {
     "drift": {"domain_classifier": False},
     "retrain": {"enabled": False},
 }
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _mlflow_tracking_uri_handed_back() -> Iterator[None]:
+    """Each module leaves ``MLFLOW_TRACKING_URI`` as it found it (unset: tests/conftest.py).
+
+    ``mlflow.set_tracking_uri``, which ``Tracking`` calls, also sets that variable, and the settings
+    read it: after the modules on the unit tier's SQLite store (adapters/, ops/, steps/) every later
+    DAG run of the session would track there instead of in ``MLCYCLE_HOME``.
+    """
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if os.environ.get("MLFLOW_TRACKING_URI") == before:
+        return
+    if "mlflow" in sys.modules:
+        import mlflow
+
+        mlflow.set_tracking_uri(before)
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
 
 
 @pytest.fixture(scope="session")
