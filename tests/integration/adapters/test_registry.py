@@ -18,7 +18,7 @@ from mlcycle.core.names import CHALLENGER, CHAMPION
 from mlcycle.errors import PromotionError
 from mlcycle.steps.context import RunContext
 from mlcycle.steps.train import TrainResult, train_model
-from tests.unit.conftest import MlflowStore
+from tests.integration.conftest import MlflowStore
 
 CTX = RunContext("churn__train", "scheduled__2026-01-01T00:00:00+00:00", "2026-01-01T00:00:00+00:00")
 

@@ -17,7 +17,8 @@ from mlcycle.core.features import feature_frame, split_indices, target_values
 from mlcycle.errors import TrainingError
 from mlcycle.steps.context import RunContext
 from mlcycle.steps.train import TrainResult, build_pipeline, fit_pipeline, prepare_training, train_model
-from tests.unit.conftest import MlflowStore, PipelineFactory
+from tests.integration.conftest import MlflowStore
+from tests.unit.conftest import PipelineFactory
 
 TINY_YAML = """
 data:
