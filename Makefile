@@ -1,4 +1,6 @@
 # The few verbs people type. `make demo` works on a fresh clone; `make test` runs the suite.
+# Test tiers by folder (docs/testing.md): test-unit = tests/unit; test = all but tests/services;
+# test-services = tests/services.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,7 +9,7 @@ UV := $(VENV)/bin/uv
 export MLCYCLE_HOME ?= $(CURDIR)/.mlcycle
 export AIRFLOW_HOME ?= $(MLCYCLE_HOME)/airflow
 
-.PHONY: install demo test test-unit test-services lint format audit bench up clean
+.PHONY: install demo test-unit test test-services lint format audit bench up clean
 
 install: $(VENV)/.installed
 
@@ -22,6 +24,9 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 demo: install
 	$(VENV)/bin/mlcycle demo
+
+test-unit: install
+	$(PY) -m pytest tests/unit
 
 test: install
 	$(PY) -m pytest -m "not services"

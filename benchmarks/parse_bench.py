@@ -4,7 +4,7 @@
 
 For each count the script writes that many copies of ``config/pipelines/churn.yaml`` (distinct
 names and model names) into a temporary config directory and imports ``dags/mlcycle_pipelines.py``
-the way the dag-processor does, through ``tests/dags/parse_probe.py``, in a fresh interpreter per
+the way the dag-processor does, through ``tests/support/parse_probe.py``, in a fresh interpreter per
 repeat, in two settings: **dag-processor** (what Airflow's dag-processor pays: it forks its parsing
 processes from the manager, so ``airflow.dag_processing.manager``/``processor`` are loaded and
 ``gc.freeze()``-d, as the manager does before forking, before the clock starts; the budget is judged on this one) and **cold** (only Airflow's SDK loaded first: a
@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-PROBE = ROOT / "tests" / "dags" / "parse_probe.py"
+PROBE = ROOT / "tests" / "support" / "parse_probe.py"
 DAG_FILE = ROOT / "dags" / "mlcycle_pipelines.py"
 TEMPLATE = ROOT / "config" / "pipelines" / "churn.yaml"
 BUDGET_SECONDS = 1.0

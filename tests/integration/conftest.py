@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,11 @@ import yaml
 
 from mlcycle.cli.demo import write_demo_data
 from mlcycle.config.loader import parse_pipeline
+from tests.unit.conftest import churn_frame, demo_pipeline, make_pipeline
+
+# the unit tier's fixtures, for the modules that train real models on them (adapters/, core/, ops/,
+# steps/: out of tests/unit to keep `make test-unit` under a minute; docs/testing.md)
+__all__ = ["churn_frame", "demo_pipeline", "make_pipeline"]
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_YAML = ROOT / "config" / "pipelines" / "churn.yaml"
@@ -22,6 +29,45 @@ SCORING_MONITOR = {
     "drift": {"domain_classifier": False},
     "retrain": {"enabled": False},
 }
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _mlflow_tracking_uri_handed_back() -> Iterator[None]:
+    """Each module leaves ``MLFLOW_TRACKING_URI`` as it found it (unset: tests/conftest.py).
+
+    ``mlflow.set_tracking_uri``, which ``Tracking`` calls, also sets that variable, and the settings
+    read it: after the modules on ``mlflow_store`` (adapters/, ops/, steps/) every later DAG run of
+    the session would track there instead of in ``MLCYCLE_HOME``.
+    """
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if os.environ.get("MLFLOW_TRACKING_URI") == before:
+        return
+    if "mlflow" in sys.modules:
+        import mlflow
+
+        mlflow.set_tracking_uri(before)
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
+
+
+@dataclass(frozen=True)
+class MlflowStore:
+    tracking_uri: str
+    artifact_root: str
+
+
+@pytest.fixture(scope="session")
+def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowStore]:
+    """One real SQLite tracking store for the modules that train on it (creating its tables costs seconds)."""
+    import mlflow
+
+    tmp = tmp_path_factory.mktemp("mlflow")
+    previous = mlflow.get_tracking_uri()
+    yield MlflowStore(f"sqlite:///{tmp}/mlflow.db", str(tmp / "mlruns"))
+    mlflow.set_tracking_uri(previous)
 
 
 @pytest.fixture(scope="session")

@@ -27,8 +27,6 @@ from mlcycle.config.settings import load_settings
 from mlcycle.core.names import record_key
 from mlcycle.core.summaries import RunSummary, WindowSummary
 
-pytestmark = pytest.mark.integration
-
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "links_churn"
 MLFLOW_UI = "http://mlflow.example.test:5000"
@@ -73,7 +71,7 @@ def api_links(dag_id: str, run_id: str, task_id: str) -> dict[str, str | None]:
 
 @pytest.fixture(scope="module")
 def records_client() -> Iterator[TestClient]:
-    """The records plugin's app with Airflow's auth check off (auth is tested in tests/plugins)."""
+    """The records plugin's app with Airflow's auth check off (auth is tested in tests/unit/airflow/test_reports_plugin.py and tests/integration/test_reports_plugin_api_server.py)."""
     if str(ROOT / "plugins") not in sys.path:
         sys.path.insert(0, str(ROOT / "plugins"))
     reports: ModuleType = importlib.import_module("mlcycle_reports")

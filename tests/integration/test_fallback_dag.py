@@ -23,9 +23,7 @@ from mlcycle.steps.context import RunContext, open_env
 from mlcycle.steps.monitor.score import score
 from mlcycle.steps.monitor.window import load_window
 from tests.integration.conftest import SCORING_MONITOR
-from tests.reliability.test_tampered_model import Payload
-
-pytestmark = pytest.mark.integration
+from tests.unit.adapters.test_tampered_model import Payload
 
 MODEL = "fb_churn"
 TRAIN_DATE = "2025-10-01T00:00:00+00:00"

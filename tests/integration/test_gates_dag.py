@@ -3,7 +3,7 @@
 A weak champion (a balanced depth-2 tree, ROC AUC ~0.69) is promoted with a fairness figure that is reported, not gated. Then a
 candidate that is better on average but trained on half-flipped labels for ``plan=premium`` is rejected
 by the slice gate, naming the slice, and by a fairness gate (two runs keep the module cheap; the gates'
-independence is proved in tests/unit/test_gates.py). The champion never moves after the first run, and
+independence is proved in tests/unit/core/decisions/test_gates.py). The champion never moves after the first run, and
 each version's card (Markdown and HTML) records the outcomes.
 
 MLflow here is a real ``mlflow server`` (SQLite backend, proxied artifacts; ~10 s to start), as the
@@ -29,8 +29,6 @@ from mlcycle.core.summaries import RunSummary
 from tests.support.fixtures import start_mlflow_server
 
 from .conftest import LOGICAL_DATE
-
-pytestmark = pytest.mark.integration
 
 MODEL = "gates_churn"
 CHAMPION_MODEL = {"estimator": "DecisionTreeClassifier", "params": {"max_depth": 2, "class_weight": "balanced"}}

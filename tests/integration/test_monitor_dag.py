@@ -16,8 +16,6 @@ from mlcycle.config.settings import load_settings
 from mlcycle.core.names import record_key
 from mlcycle.core.summaries import WindowSummary
 
-pytestmark = pytest.mark.integration
-
 MODEL = "mon_churn"
 TRAIN_DATE = "2025-10-01T00:00:00+00:00"  # trains on 2025-01..09; the generator drifts from 2026-01
 STABLE_END = datetime(2025, 11, 1, tzinfo=UTC)  # window 2025-10

@@ -24,8 +24,6 @@ from mlcycle.steps.monitor.shadow import judge_shadow
 from tests.integration.conftest import SCORING_MONITOR
 from tests.support.fixtures import start_mlflow_server
 
-pytestmark = pytest.mark.integration
-
 MODEL = "shadow_churn"
 TRAIN_DATE = "2025-10-01T00:00:00+00:00"  # trains on 2025-01..09; windows 2025-10 and 2025-11 are stable
 W1, W2 = datetime(2025, 11, 1, tzinfo=UTC), datetime(2025, 12, 1, tzinfo=UTC)

@@ -19,8 +19,6 @@ from tests.integration.conftest import DEMO_YAML
 
 from .conftest import LOGICAL_DATE
 
-pytestmark = pytest.mark.integration
-
 MODEL = "e2e_churn"
 
 
@@ -135,7 +133,7 @@ def notify_env(smtp_server, slack_receiver, monkeypatch: pytest.MonkeyPatch):
     return smtp_server, slack_receiver
 
 
-# the sentinel and an unreadable Parquet file also run in tests/reliability/test_bad_input.py
+# the sentinel and an unreadable Parquet file also run in tests/integration/reliability/test_bad_input.py
 BAD_DATA = ["nulls_in_target", "empty_file"]
 
 

@@ -22,8 +22,6 @@ from mlcycle.ops.lineage import lineage
 
 from .conftest import LOGICAL_DATE
 
-pytestmark = pytest.mark.integration
-
 MODEL = "vers_model"
 
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,20 +41,3 @@ def make_pipeline() -> PipelineFactory:
         return parse_pipeline(textwrap.dedent(text), f"config/pipelines/{name}.yaml")
 
     return make
-
-
-@dataclass(frozen=True)
-class MlflowStore:
-    tracking_uri: str
-    artifact_root: str
-
-
-@pytest.fixture(scope="session")
-def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowStore]:
-    """One real SQLite tracking store for the tier (creating its tables costs seconds)."""
-    import mlflow
-
-    tmp = tmp_path_factory.mktemp("mlflow")
-    previous = mlflow.get_tracking_uri()
-    yield MlflowStore(f"sqlite:///{tmp}/mlflow.db", str(tmp / "mlruns"))
-    mlflow.set_tracking_uri(previous)
