@@ -186,7 +186,12 @@ def child_floor(source: str, n_num: int, n_cat: int) -> dict[str, Any]:
     )
     model = Pipeline(
         [
-            ("preprocess", ColumnTransformer([("numeric", "passthrough", numeric), ("categorical", encoder, categorical)])),
+            (
+                "preprocess",
+                ColumnTransformer(
+                    [("numeric", "passthrough", numeric), ("categorical", encoder, categorical)]
+                ),
+            ),
             (
                 "estimator",
                 HistGradientBoostingClassifier(

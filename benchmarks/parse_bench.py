@@ -102,7 +102,9 @@ def measure(counts: list[int], repeats: int) -> list[dict[str, Any]]:
                     runs[(mode, for_dag)].append(probe(config_dir, home, for_dag, mode))
             for (mode, for_dag), measured in runs.items():
                 rows.append(_row(count, measured, for_dag, mode))
-                print(f"parse: {count} pipeline(s), {mode}: {rows[-1]['parse_s_median']:.3f} s", file=sys.stderr)
+                print(
+                    f"parse: {count} pipeline(s), {mode}: {rows[-1]['parse_s_median']:.3f} s", file=sys.stderr
+                )
     for mode in MODES:
         plain = [r for r in rows if not r["for_dag"] and r["mode"] == mode]
         if len(plain) > 1:

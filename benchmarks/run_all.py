@@ -156,9 +156,12 @@ def summary_rows() -> list[tuple[str, str, str, str]]:
         rows.append(
             (
                 f"scale: {raw['rows']:,} rows, every task completes; worst peak RSS / Arrow",
-                (f"{'all 6 tasks' if complete else f'{len(done)} of 6 tasks'}; {worst} "
-                 f"{steps[worst]['peak_rss_mb'] / arrow:.2f}x ({steps[worst]['peak_rss_mb']:.0f} MB)")
-                if worst else "no task completed",
+                (
+                    f"{'all 6 tasks' if complete else f'{len(done)} of 6 tasks'}; {worst} "
+                    f"{steps[worst]['peak_rss_mb'] / arrow:.2f}x ({steps[worst]['peak_rss_mb']:.0f} MB)"
+                )
+                if worst
+                else "no task completed",
                 "<= 3x",
                 _verdict(complete and worst is not None and steps[worst]["peak_rss_mb"] <= 3 * arrow),
             )
@@ -194,7 +197,9 @@ def main() -> None:
     parser.add_argument("--skip", default="", help="comma-separated: parse, task_start, orchestration, drift")
     parser.add_argument("--summary-only", action="store_true")
     parser.add_argument("--scale", action="store_true", help="also run scale_bench at 10M rows (~15 min)")
-    parser.add_argument("--big", action="store_true", help="also run the orchestration benchmark at 10M rows (~10 min)")
+    parser.add_argument(
+        "--big", action="store_true", help="also run the orchestration benchmark at 10M rows (~10 min)"
+    )
     args = parser.parse_args()
     skip = {s for s in args.skip.split(",") if s}
     timings: dict[str, float] = {}
@@ -224,10 +229,13 @@ def main() -> None:
     print()
     print(f"Machine: {platform.platform()}, {os.cpu_count()} CPUs; load average now {os.getloadavg()}")
     if run:
-        print(f"Last make bench: finished {run['finished']}, load then {tuple(round(x, 2) for x in run['load'])}; "
-              "suite wall " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in run["suite_wall_s"].items())
-              + f"; calibration (a fixed pure-Python loop, lower is a faster box) {run['calibration_s'][0]:.3f} s "
-              f"before, {run['calibration_s'][-1]:.3f} s after")
+        print(
+            f"Last make bench: finished {run['finished']}, load then {tuple(round(x, 2) for x in run['load'])}; "
+            "suite wall "
+            + ", ".join(f"{k} {v / 60:.1f} min" for k, v in run["suite_wall_s"].items())
+            + f"; calibration (a fixed pure-Python loop, lower is a faster box) {run['calibration_s'][0]:.3f} s "
+            f"before, {run['calibration_s'][-1]:.3f} s after"
+        )
     print(table())
 
 

@@ -53,12 +53,18 @@ def child_stage(step: str, config: str, inputs: dict[str, Any]) -> dict[str, Any
     t0 = time.perf_counter()
     from mlcycle.steps.context import RunContext, open_env
 
-    ctx = RunContext(dag_id=f"{Path(config).stem}__train", run_id=inputs.get("run_id", "scale_bench"), logical_date=INTERVAL_END.isoformat())
+    ctx = RunContext(
+        dag_id=f"{Path(config).stem}__train",
+        run_id=inputs.get("run_id", "scale_bench"),
+        logical_date=INTERVAL_END.isoformat(),
+    )
     env = open_env(config, ctx)
     rss_ready = _status_mb("VmRSS")
     t1 = time.perf_counter()
     profile_dir = os.environ.get("MLCYCLE_BENCH_PROFILE")
-    if profile_dir:  # --profile: pyinstrument (call-heavy Python is inflated, as by cProfile: benchmarks/README.md)
+    if (
+        profile_dir
+    ):  # --profile: pyinstrument (call-heavy Python is inflated, as by cProfile: benchmarks/README.md)
         from pyinstrument import Profiler
 
         with Profiler(interval=0.005) as prof:
@@ -112,7 +118,9 @@ def _call_step(env: Any, step: str, inputs: dict[str, Any]) -> Any:
     return out.to_xcom()
 
 
-def _run_child(step: str, config: Path, inputs: dict[str, Any], env: dict[str, str], workdir: Path) -> dict[str, Any]:
+def _run_child(
+    step: str, config: Path, inputs: dict[str, Any], env: dict[str, str], workdir: Path
+) -> dict[str, Any]:
     args = workdir / f"{step}.inputs.json"
     args.write_text(json.dumps(inputs, default=str))
     started = time.perf_counter()
@@ -127,7 +135,13 @@ def _run_child(step: str, config: Path, inputs: dict[str, Any], env: dict[str, s
 
 
 def measure(
-    rows: int, n_num: int, n_cat: int, workdir: Path, threads: int | None, passes: int = 1, profile: Path | None = None
+    rows: int,
+    n_num: int,
+    n_cat: int,
+    workdir: Path,
+    threads: int | None,
+    passes: int = 1,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     """The steps in order, ``passes`` times against one mlflow server (the last pass's figures are kept;
     from the second pass on, evaluate also scores the champion the first promoted)."""
@@ -197,7 +211,9 @@ def table(raw: dict[str, Any]) -> str:
         if res is None:
             lines.append(f"| {step} | not run | - | - | - | - | - | - |")
         elif res.get("failed"):
-            lines.append(f"| {step} | FAILED (exit {res['returncode']}) | {res['wall_s']:.1f} | - | - | - | - | NOT met |")
+            lines.append(
+                f"| {step} | FAILED (exit {res['returncode']}) | {res['wall_s']:.1f} | - | - | - | - | NOT met |"
+            )
         else:
             x = res["peak_rss_mb"] / arrow
             lines.append(
@@ -211,7 +227,8 @@ def verdict(raw: dict[str, Any]) -> bool:
     arrow = raw["data"]["arrow_mb"]
     steps = raw["steps"]
     return all(
-        s in steps and not steps[s].get("failed") and steps[s]["peak_rss_mb"] <= BUDGET_X_ARROW * arrow for s in STEPS
+        s in steps and not steps[s].get("failed") and steps[s]["peak_rss_mb"] <= BUDGET_X_ARROW * arrow
+        for s in STEPS
     )
 
 
@@ -223,9 +240,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="MLCYCLE_THREADS for the steps; 0: unset")
     parser.add_argument("--workdir", type=Path, help="default: a temporary directory")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "scale_bench.json")
-    parser.add_argument("--passes", type=int, default=1,
-                        help="run the steps this many times against one mlflow (from the 2nd, a champion exists)")
-    parser.add_argument("--profile", type=Path, help="pyinstrument profile of each step's work: DIR/<step>.txt and .html")
+    parser.add_argument(
+        "--passes",
+        type=int,
+        default=1,
+        help="run the steps this many times against one mlflow (from the 2nd, a champion exists)",
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="pyinstrument profile of each step's work: DIR/<step>.txt and .html"
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -234,8 +257,13 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory(prefix="mlcycle-scale-bench-") as tmp:
         raw = measure(
-            args.rows, args.numeric, args.categorical, args.workdir or Path(tmp), args.threads or None,
-            args.passes, args.profile,
+            args.rows,
+            args.numeric,
+            args.categorical,
+            args.workdir or Path(tmp),
+            args.threads or None,
+            args.passes,
+            args.profile,
         )
     for res in raw["steps"].values():
         res.pop("result", None)
@@ -248,8 +276,10 @@ def main() -> None:
         )
     )
     print(table(raw))
-    print(f"\nscale budget (every task completes, peak <= {BUDGET_X_ARROW:g}x Arrow): "
-          f"{'met' if verdict(raw) else 'NOT met'}")
+    print(
+        f"\nscale budget (every task completes, peak <= {BUDGET_X_ARROW:g}x Arrow): "
+        f"{'met' if verdict(raw) else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

@@ -246,7 +246,9 @@ def measure(repeats: int, no_pyc: bool = False) -> list[dict[str, Any]]:
                 modules = task_imports(task_id)
                 _run_child(modules, True, False, scratch)  # warm-up: writes any missing .pyc
                 pyc_runs = [_run_child(modules, True, False, scratch)[0] for _ in range(repeats)]
-                src_runs = [_run_child(modules, False, False, scratch)[0] for _ in range(repeats if no_pyc else 0)]
+                src_runs = [
+                    _run_child(modules, False, False, scratch)[0] for _ in range(repeats if no_pyc else 0)
+                ]
                 _, trace = _run_child(modules, True, True, scratch)
                 rows.append(
                     {
@@ -254,7 +256,9 @@ def measure(repeats: int, no_pyc: bool = False) -> list[dict[str, Any]]:
                         "task": task_id,
                         "imports": [m for m in modules if not m.startswith("mlcycle")],
                         "seconds_pyc": statistics.median(r["seconds"] for r in pyc_runs),
-                        "seconds_no_pyc": statistics.median(r["seconds"] for r in src_runs) if src_runs else None,
+                        "seconds_no_pyc": statistics.median(r["seconds"] for r in src_runs)
+                        if src_runs
+                        else None,
                         "new_modules": pyc_runs[0]["new_modules"],
                         "heavy": pyc_runs[0]["heavy"],
                         "by_package_s": _by_package(trace, modules),
@@ -283,7 +287,9 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--no-pyc", action="store_true", help="also measure without bytecode (doubles the run)")
+    parser.add_argument(
+        "--no-pyc", action="store_true", help="also measure without bytecode (doubles the run)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "task_start_bench.json")
     args = parser.parse_args()
     rows = measure(args.repeats, args.no_pyc)

@@ -44,7 +44,11 @@ shutil.copy(ROOT / "config" / "pipelines" / "churn.yaml", SESSION_DIR / "pipelin
 pytest_plugins = ["tests.support.fixtures"]
 
 
-TIERS = ("unit", "integration", "services")  # cheapest first: `make test-unit`, `make test`, `make test-services`
+TIERS = (
+    "unit",
+    "integration",
+    "services",
+)  # cheapest first: `make test-unit`, `make test`, `make test-services`
 
 
 def _tier_folder(path: Path) -> str | None:

@@ -71,7 +71,8 @@ def api_links(dag_id: str, run_id: str, task_id: str) -> dict[str, str | None]:
 
 @pytest.fixture(scope="module")
 def records_client() -> Iterator[TestClient]:
-    """The records plugin's app with Airflow's auth check off (auth is tested in tests/unit/airflow/test_reports_plugin.py and tests/integration/test_reports_plugin_api_server.py)."""
+    """The records plugin's app with Airflow's auth check off (auth is tested in
+    tests/unit/airflow/test_reports_plugin.py and tests/integration/airflow/test_reports_plugin_api_server.py)."""
     if str(ROOT / "plugins") not in sys.path:
         sys.path.insert(0, str(ROOT / "plugins"))
     reports: ModuleType = importlib.import_module("mlcycle_reports")
@@ -140,7 +141,9 @@ def test_detect_drift_links_to_the_evidently_report(
     assert set(links) == {"Drift report"}
     report = _fetch_record(records_client, links["Drift report"])
     assert report.headers["content-type"].startswith("text/html")
-    stored = Path(load_settings().artifact_root, record_key(window.dag_id, window.run_id, "drift_report.html"))
+    stored = Path(
+        load_settings().artifact_root, record_key(window.dag_id, window.run_id, "drift_report.html")
+    )
     assert report.content == stored.read_bytes()
 
 

@@ -28,8 +28,16 @@ from tests.unit.adapters.test_tampered_model import Payload
 MODEL = "fb_churn"
 TRAIN_DATE = "2025-10-01T00:00:00+00:00"
 START, END = datetime(2025, 10, 1, tzinfo=UTC), datetime(2025, 11, 1, tzinfo=UTC)
-STORED_RULE = {"name": "new_customer", "when": [{"column": "tenure_months", "op": "lt", "value": 6}], "then": "review"}
-LATER_RULE = {"name": "cheap_plan", "when": [{"column": "plan", "op": "eq", "value": "basic"}], "then": "other"}
+STORED_RULE = {
+    "name": "new_customer",
+    "when": [{"column": "tenure_months", "op": "lt", "value": 6}],
+    "then": "review",
+}
+LATER_RULE = {
+    "name": "cheap_plan",
+    "when": [{"column": "plan", "op": "eq", "value": "basic"}],
+    "then": "other",
+}
 
 
 def _client() -> MlflowClient:
@@ -99,7 +107,9 @@ def test_champion_serves_with_checksums_and_its_stored_rules(champion: dict[str,
     preds = pd.read_parquet(record["predictions_uri"])
     new = preds["tenure_months"] < 6
     assert new.any() and (~new).any()
-    assert (preds.loc[new, "prediction"] == "review").all() and (preds.loc[new, "rule"] == "new_customer").all()
+    assert (preds.loc[new, "prediction"] == "review").all() and (
+        preds.loc[new, "rule"] == "new_customer"
+    ).all()
     assert preds.loc[~new, "rule"].isna().all()
     assert (preds.loc[~new, "prediction"] == preds.loc[~new, "model_prediction"].astype(str)).all()
     assert set(preds["served_by"]) == {"champion"}

@@ -1,10 +1,10 @@
 """Slice and fairness gates through real training DAG runs (dag.test, real MLflow store).
 
-A weak champion (a balanced depth-2 tree, ROC AUC ~0.69) is promoted with a fairness figure that is reported, not gated. Then a
-candidate that is better on average but trained on half-flipped labels for ``plan=premium`` is rejected
-by the slice gate, naming the slice, and by a fairness gate (two runs keep the module cheap; the gates'
-independence is proved in tests/unit/core/decisions/test_gates.py). The champion never moves after the first run, and
-each version's card (Markdown and HTML) records the outcomes.
+A weak champion (a balanced depth-2 tree, ROC AUC ~0.69) is promoted with a fairness figure that is
+reported, not gated. Then a candidate that is better on average but trained on half-flipped labels for
+``plan=premium`` is rejected by the slice gate, naming the slice, and by a fairness gate (two runs keep the
+module cheap; the gates' independence is proved in tests/unit/core/decisions/test_gates.py). The champion
+never moves after the first run, and each version's card (Markdown and HTML) records the outcomes.
 
 MLflow here is a real ``mlflow server`` (SQLite backend, proxied artifacts; ~10 s to start), as the
 issue asks; it needs no outside service, so the module runs with ``make test``.
@@ -31,7 +31,10 @@ from tests.support.fixtures import start_mlflow_server
 from .conftest import LOGICAL_DATE
 
 MODEL = "gates_churn"
-CHAMPION_MODEL = {"estimator": "DecisionTreeClassifier", "params": {"max_depth": 2, "class_weight": "balanced"}}
+CHAMPION_MODEL = {
+    "estimator": "DecisionTreeClassifier",
+    "params": {"max_depth": 2, "class_weight": "balanced"},
+}
 THRESHOLDS = {"roc_auc": 0.6, "f1": 0.0}  # replaces the demo's f1 floor, which a depth-2 tree misses
 BASE: dict[str, Any] = {
     "registry": {"model_name": MODEL},
@@ -106,7 +109,12 @@ def runs(
                 "thresholds": THRESHOLDS,
                 "slices": ["plan"],
                 "slice_gate": {"max_regression": 0.05},
-                "fairness": {"sensitive": "region", "metric": "recall_difference", "threshold": 0.01, "gate": True},
+                "fairness": {
+                    "sensitive": "region",
+                    "metric": "recall_difference",
+                    "threshold": 0.01,
+                    "gate": True,
+                },
             },
         },
     )
@@ -125,7 +133,12 @@ def test_fairness_is_reported_not_gated_and_the_card_shows_it(runs: dict[str, Ru
     assert s.records["promotion"]["promoted"] is True
     report = s.records["evaluation"]["fairness"]
     assert report["sensitive"] == "region" and report["value"] > 0
-    assert {g["value"] for g in s.records["evaluation"]["fairness"]["groups"]} == {"east", "north", "south", "west"}
+    assert {g["value"] for g in s.records["evaluation"]["fairness"]["groups"]} == {
+        "east",
+        "north",
+        "south",
+        "west",
+    }
     fair = s.records["decision"]["fairness"]
     assert fair["status"] == "failed" and fair["gated"] is False
     assert any("exceeds threshold 0.0" in r and "not gated" in r for r in s.records["decision"]["reasons"])

@@ -62,9 +62,16 @@ def _pipeline(write: Callable[..., str], name: str, model: dict, evaluation: dic
         {
             "registry": {"model_name": MODEL},
             "model": {"split": {"strategy": "time", "test_size": 0.2}, **model},
-            "evaluation": {"slice_gate": None, **evaluation},  # this module tests the shadow verdict, not the gate
+            "evaluation": {
+                "slice_gate": None,
+                **evaluation,
+            },  # this module tests the shadow verdict, not the gate
             "promotion": {"mode": "shadow", "shadow": shadow},
-            "notifications": {"events": ["failure", "promotion"], "slack_conn_id": "slack_default", "email": []},
+            "notifications": {
+                "events": ["failure", "promotion"],
+                "slack_conn_id": "slack_default",
+                "email": [],
+            },
             "monitoring": SCORING_MONITOR,
         },
     )
@@ -102,15 +109,23 @@ def shadowed(mlflow_url: str, demo_dir: Path, write_pipeline: Callable[..., str]
 
     second = run_training(strong, logical_date=TRAIN_DATE)
     assert second.succeeded, second.render()
-    return {"weak": weak, "strong": strong, "champion": champion, "alone": alone, "served_alone": served_alone,
-            "challenger": second.records["promotion"]}
+    return {
+        "weak": weak,
+        "strong": strong,
+        "champion": champion,
+        "alone": alone,
+        "served_alone": served_alone,
+        "challenger": second.records["promotion"],
+    }
 
 
 def _shadow_records(summary) -> tuple[dict, dict]:
     return summary.records["shadow"], summary.records["shadow_decision"]
 
 
-def test_better_challenger_is_scored_in_shadow_then_promoted(shadowed, slack_receiver, monkeypatch, capsys) -> None:
+def test_better_challenger_is_scored_in_shadow_then_promoted(
+    shadowed, slack_receiver, monkeypatch, capsys
+) -> None:
     for key, value in slack_receiver.airflow_conn_env().items():
         monkeypatch.setenv(key, value)
     champion, promo = shadowed["champion"], shadowed["challenger"]
@@ -158,7 +173,9 @@ def test_better_challenger_is_scored_in_shadow_then_promoted(shadowed, slack_rec
     assert main(["status", "shadow_strong"]) == 0
     text = capsys.readouterr().out
     assert f"shadow: v{challenger} vs champion v{champion}: 1 of 2 window(s) scored, 1 labeled" in text
-    assert f"last monitoring: window {recent[0]['window']} scored by v{champion}" in text and "earlier:" in text
+    assert (
+        f"last monitoring: window {recent[0]['window']} scored by v{champion}" in text and "earlier:" in text
+    )
 
     # window 2: enough labeled windows, the challenger beats the champion on both: promoted
     [second] = run_monitoring(shadowed["strong"], [W2])
@@ -168,7 +185,10 @@ def test_better_challenger_is_scored_in_shadow_then_promoted(shadowed, slack_rec
     assert _alias(CHAMPION) == challenger
     event = _registry().history()[-1]
     assert (event["action"], event["alias"], event["from_version"], event["to_version"]) == (
-        "shadow_promote", CHAMPION, champion, challenger,
+        "shadow_promote",
+        CHAMPION,
+        champion,
+        challenger,
     )
     assert event["reason"].startswith(f"shadow: beats champion v{champion}")
     assert event["via"] == f"DAG shadow_strong__monitor run {second.run_id}"
@@ -182,7 +202,10 @@ def test_better_challenger_is_scored_in_shadow_then_promoted(shadowed, slack_rec
     # a retried shadow_decide after the promotion took effect changes nothing
     env = open_env(find_pipeline("shadow_strong").path, RunContext("shadow_strong__monitor", "retry", "-"))
     again = judge_shadow(env, ShadowScore.from_xcom(second.records["shadow"]))
-    assert again.to_xcom() == {"outcome": "none", "why": f"v{challenger} is no longer the challenger in shadow"}
+    assert again.to_xcom() == {
+        "outcome": "none",
+        "why": f"v{challenger} is no longer the challenger in shadow",
+    }
     assert _alias(CHAMPION) == challenger and _alias(CHALLENGER) == challenger
     assert _registry().history()[-1]["action"] == "shadow_promote"
 
@@ -214,7 +237,10 @@ def test_worse_challenger_is_rejected_and_the_champion_stays(
     assert _alias(CHAMPION) == champion and _alias(CHALLENGER) is None
     event = _registry().history()[-1]
     assert (event["action"], event["alias"], event["from_version"], event["to_version"]) == (
-        "shadow_reject", CHALLENGER, worse, None,
+        "shadow_reject",
+        CHALLENGER,
+        worse,
+        None,
     )
     assert event["reason"].startswith(f"shadow: does not beat champion v{champion}")
     assert "worse on 1 of 1 labeled window(s)" in event["reason"]

@@ -42,14 +42,17 @@ def _run_manual(build: Callable[..., Any], conf: dict[str, Any]) -> tuple[str, s
 
 @pytest.fixture(scope="module")
 def manual_run(demo_dir: Path, write_pipeline: Callable[..., str]):
-    name = write_pipeline("vers_manual", {
+    name = write_pipeline(
+        "vers_manual",
+        {
             "registry": {"model_name": MODEL},
             "promotion": {"mode": "manual"},
             "model_card": {
                 "intended_use": "Churn scoring for retention offers.",
                 "known_limitations": ["Not for credit decisions."],
             },
-        })
+        },
+    )
     return run_training(name, logical_date=LOGICAL_DATE)
 
 

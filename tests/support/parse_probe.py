@@ -13,8 +13,16 @@ import time
 from pathlib import Path
 
 HEAVY = (
-    "pandas", "sklearn", "mlflow", "great_expectations", "evidently", "boto3", "pyarrow", "matplotlib",
-    "slack_sdk", "aiohttp",  # the Slack provider: built only when a notification is sent
+    "pandas",
+    "sklearn",
+    "mlflow",
+    "great_expectations",
+    "evidently",
+    "boto3",
+    "pyarrow",
+    "matplotlib",
+    "slack_sdk",
+    "aiohttp",  # the Slack provider: built only when a notification is sent
 )
 
 
@@ -55,7 +63,9 @@ def main(dag_file: str) -> None:
     dags = {name: obj for name, obj in vars(module).items() if isinstance(obj, DAG)}
     out = {
         "seconds": elapsed,
-        "heavy": sorted({m.split(".")[0] for m in set(sys.modules) - loaded_before if m.split(".")[0] in HEAVY}),
+        "heavy": sorted(
+            {m.split(".")[0] for m in set(sys.modules) - loaded_before if m.split(".")[0] in HEAVY}
+        ),
         "queries": queries,
         "lookups": lookups,
         "dags": {
@@ -64,7 +74,10 @@ def main(dag_file: str) -> None:
                 "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
                 "retries": {t.task_id: t.retries for t in dag.tasks},
                 "callbacks": {
-                    t.task_id: [getattr(c, "notifier_class", type(c).__name__) for c in (t.on_failure_callback or [])] for t in dag.tasks
+                    t.task_id: [
+                        getattr(c, "notifier_class", type(c).__name__) for c in (t.on_failure_callback or [])
+                    ]
+                    for t in dag.tasks
                 },
                 "params": sorted(dag.params.keys()),
                 "timetable": type(dag.timetable).__name__,

@@ -23,13 +23,14 @@ TRUSTED_TYPE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.")
 TRUSTED_TYPES = frozenset({"functools.partial"})
 
 
-
 def foreign_types(types: list[str]) -> list[str]:
     return [t for t in types if not t.startswith(TRUSTED_TYPE_PREFIXES) and t not in TRUSTED_TYPES]
+
 
 # MLflow's client writes this into a models:/<name>/<version> download (the name and version it was
 # fetched as); it is not part of the logged artifact.
 CLIENT_WRITTEN = frozenset({"registered_model_meta"})
+
 
 def files_manifest(directory: Path) -> dict[str, str]:
     """sha256 of every file under ``directory``, by path relative to it."""
@@ -39,9 +40,11 @@ def files_manifest(directory: Path) -> dict[str, str]:
         if (p.is_file() or p.is_symlink()) and p.relative_to(directory).as_posix() not in CLIENT_WRITTEN
     }
 
+
 def manifest_sha256(manifest: dict[str, str]) -> str:
     """One checksum for the whole artifact: sha256 of the manifest's canonical JSON."""
     return hashlib.sha256(json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
 
 def checksum_tags(directory: Path) -> dict[str, str]:
     """The version tags that let a later load verify these files."""
@@ -50,6 +53,7 @@ def checksum_tags(directory: Path) -> dict[str, str]:
         Tag.MODEL_SHA256: manifest_sha256(manifest),
         Tag.MODEL_FILES: json.dumps(manifest, sort_keys=True, separators=(",", ":")),
     }
+
 
 def verify_files(directory: Path, tags: dict[str, str], label: str) -> None:
     """Refuse ``directory`` unless its files match the manifest recorded in ``tags``."""
@@ -64,11 +68,16 @@ def verify_files(directory: Path, tags: dict[str, str], label: str) -> None:
     missing = sorted(set(manifest) - set(actual))
     extra = sorted(set(actual) - set(manifest))
     if changed or missing or extra:
-        parts = [f"{what} {names}" for what, names in (("changed:", changed), ("missing:", missing), ("unexpected:", extra)) if names]
+        parts = [
+            f"{what} {names}"
+            for what, names in (("changed:", changed), ("missing:", missing), ("unexpected:", extra))
+            if names
+        ]
         raise ModelIntegrityError(
             f"{label}: model files differ from the sha256 recorded at registration ({'; '.join(parts)}); "
             "refusing to load it. Roll back (mlcycle rollback) or retrain; do not re-tag a file you did not build"
         )
+
 
 def load_skops_model(directory: Path, label: str) -> Any:
     """The scikit-learn model of an MLflow sklearn-flavor directory, through skops and the allow-list."""
@@ -89,13 +98,17 @@ def load_skops_model(directory: Path, label: str) -> Any:
     name = str(flavor.get("pickled_model") or "")
     path = (directory / name).resolve()
     if not name or directory.resolve() not in path.parents or not path.is_file():
-        raise ModelIntegrityError(f"{label}: MLmodel names model file {name!r}, which is not a file of the artifact")
+        raise ModelIntegrityError(
+            f"{label}: MLmodel names model file {name!r}, which is not a file of the artifact"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             types = sio.get_untrusted_types(file=path)
     except Exception as exc:  # a non-skops file fails in zipfile/json in many ways; all mean "refuse"
-        raise ModelIntegrityError(f"{label}: {name} is not a skops file ({type(exc).__name__}: {exc})") from exc
+        raise ModelIntegrityError(
+            f"{label}: {name} is not a skops file ({type(exc).__name__}: {exc})"
+        ) from exc
     foreign = foreign_types(types)
     if foreign:
         raise ModelIntegrityError(
@@ -106,6 +119,7 @@ def load_skops_model(directory: Path, label: str) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return sio.load(path, trusted=types)
+
 
 def load_verified_model(model_uri: str, tags: dict[str, str] | None, label: str) -> Any:
     """Download ``model_uri``, check its files against ``tags`` (when recorded), load it with skops.
@@ -128,12 +142,15 @@ def load_verified_model(model_uri: str, tags: dict[str, str] | None, label: str)
             )
         return load_skops_model(local, label)
 
+
 def load_verified_json(run_id: str, artifact_path: str, sha256: str, label: str) -> Any:
     """A JSON artifact of ``run_id``, refused unless its bytes hash to ``sha256``."""
     import mlflow
 
     with tempfile.TemporaryDirectory(prefix="mlcycle-json-") as tmp:
-        local = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path, dst_path=tmp))
+        local = Path(
+            mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path, dst_path=tmp)
+        )
         data = local.read_bytes()
     actual = hashlib.sha256(data).hexdigest()
     if actual != sha256:
@@ -142,6 +159,7 @@ def load_verified_json(run_id: str, artifact_path: str, sha256: str, label: str)
             "recorded at registration; refusing it"
         )
     return json.loads(data)
+
 
 def dump_json(payload: Any) -> tuple[str, str]:
     """Canonical JSON text of ``payload`` and its sha256 (what is logged and what is tagged)."""
@@ -156,7 +174,6 @@ def load_sklearn_model(model_uri: str, tags: dict[str, str] | None = None, label
     return load_verified_model(model_uri, tags, label or model_uri)
 
 
-
 def trusted_types(model: Any) -> list[str]:
     """The skops types of ``model``; refuse any outside scikit-learn, numpy and scipy."""
     import skops.io as sio
@@ -168,6 +185,7 @@ def trusted_types(model: Any) -> list[str]:
     if foreign:
         raise TrainingError(f"the fitted model contains types skops should not trust: {foreign}")
     return types
+
 
 def log_sklearn_model(estimator: Any, example: Any) -> str:
     """Log the fitted ``estimator`` into the active run as skops (its types allow-listed), with its
@@ -188,6 +206,7 @@ def log_sklearn_model(estimator: Any, example: Any) -> str:
             pip_requirements=_pip_requirements(),
         )
     return str(info.model_uri)
+
 
 def _pip_requirements() -> list[str]:
     from importlib.metadata import version

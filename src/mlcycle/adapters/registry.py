@@ -21,6 +21,7 @@ LOCK_TTL = timedelta(minutes=2)
 
 LOCK_WAIT_SECONDS = 60.0
 
+
 @dataclass(frozen=True)
 class VersionRef:
     name: str
@@ -30,6 +31,7 @@ class VersionRef:
     @property
     def uri(self) -> str:
         return f"models:/{self.name}/{self.version}"
+
 
 @dataclass(frozen=True)
 class VersionInfo:
@@ -55,6 +57,7 @@ class ModelRegistry(Protocol):
     def delete_alias(self, alias: str) -> None: ...
     def locked(self, owner: str, wait_seconds: float = ...) -> Any: ...
     def append_event(self, event: dict[str, Any]) -> int: ...
+
 
 class MlflowRegistry:
     def __init__(self, name: str, tracking_uri: str) -> None:
@@ -164,6 +167,7 @@ class MlflowRegistry:
         )
         return seq
 
+
 class RegistryLock:
     """A mutex kept by the MLflow backend store: it is held while a registered model named
     ``<model>.mlcycle-lock`` exists.
@@ -251,6 +255,7 @@ class RegistryLock:
     def release(self) -> None:
         self._delete_if_token(self.token)
 
+
 def promote(
     registry: ModelRegistry,
     version: str,
@@ -272,6 +277,7 @@ def promote(
         current = registry.get_alias(CHAMPION)
         current_version = current.version if current else None
         if current_version != expected_champion:
+
             def label(v: str | None) -> str:
                 return f"v{v}" if v else "no champion"
 
@@ -289,6 +295,7 @@ def promote(
         )
     return current
 
+
 def set_challenger(registry: ModelRegistry, version: str, event: dict[str, Any]) -> str | None:
     """Point ``challenger`` at ``version`` and record it; returns the previous challenger."""
     with registry.locked(str(event.get("via") or "mlcycle")):
@@ -303,6 +310,7 @@ def set_challenger(registry: ModelRegistry, version: str, event: dict[str, Any])
             }
         )
     return previous.version if previous else None
+
 
 def clear_challenger(registry: ModelRegistry, version: str, event: dict[str, Any]) -> bool:
     """Remove ``challenger`` if it still points at ``version``, and record it; False if it moved on."""

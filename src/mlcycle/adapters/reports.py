@@ -43,6 +43,7 @@ def evidently_report(
         snapshot.save_html(html_path)
         return dict(json.loads(snapshot.json()))
 
+
 def evidently_verdicts(report: dict[str, Any], columns: list[str]) -> dict[str, Any]:
     """Per-column drift verdicts (test status) and the drifted share, as Evidently's report states them."""
     per_column: dict[str, bool] = {}

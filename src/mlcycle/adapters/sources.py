@@ -21,8 +21,10 @@ if TYPE_CHECKING:
 
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
+
 def data_root() -> Path:
     return Path(os.environ.get("MLCYCLE_DATA_ROOT") or project_root())
+
 
 def _file_format(path: str, configured: str) -> str:
     if configured != "auto":
@@ -35,14 +37,17 @@ def _file_format(path: str, configured: str) -> str:
         f"{path}: cannot tell the format from the suffix; set data.format to csv or parquet"
     )
 
+
 def _is_data_file(name: str) -> bool:
     low = name.lower().removesuffix(".gz")
     return any(low.endswith(s) for s in SUFFIXES) and not Path(name).name.startswith(".")
+
 
 def resolve_local(source: str) -> Path:
     """A local source as an absolute path (relative paths are under the data root)."""
     path = Path(source)
     return path if path.is_absolute() else data_root() / path
+
 
 def list_local(source: str, key: str = "data.source") -> list[str]:
     """Files named by a local path, directory or glob."""
@@ -59,6 +64,7 @@ def list_local(source: str, key: str = "data.source") -> list[str]:
     if not files:
         raise DataSourceError(f"{text}: matches no data files ({key}); check the path or glob")
     return files
+
 
 def list_s3(source: str, client: Any, key: str = "data.source") -> list[str]:
     bucket, prefix = split_s3_uri(source)
@@ -80,10 +86,12 @@ def list_s3(source: str, client: Any, key: str = "data.source") -> list[str]:
         raise DataSourceError(f"{source}: matches no objects ({key}); check bucket and prefix")
     return [f"s3://{bucket}/{k}" for k in sorted(keys)]
 
+
 def _glob_match(key: str, pattern: str) -> bool:
     """Glob match on '/'-separated keys where '*' stays within one segment, as on a file system."""
     k, p = PurePosixPath(key), PurePosixPath(pattern)
     return len(k.parts) == len(p.parts) and k.match(pattern)
+
 
 def read_file(
     path: str, fmt: str, columns: list[str], label: str | None = None, optional: tuple[str, ...] = ()
@@ -125,6 +133,7 @@ def read_file(
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataSourceError(f"{label}: not a readable {fmt} file ({exc}); fix or remove the file") from exc
 
+
 def cast_numeric(table: pa.Table, columns: tuple[str, ...], label: str) -> pa.Table:
     """Numeric features as float64; text that is not a number fails naming the file, column and value."""
     import pyarrow as pa
@@ -158,6 +167,7 @@ def cast_numeric(table: pa.Table, columns: tuple[str, ...], label: str) -> pa.Ta
         table = table.set_column(table.schema.get_field_index(name), name, cast)
     return table
 
+
 def _filter_window(
     table: pa.Table, column: str, start: datetime | None, end: datetime, label: str
 ) -> pa.Table:
@@ -189,6 +199,7 @@ def _filter_window(
         return table
     return table.filter(mask)
 
+
 @dataclass(frozen=True)
 class SourceSpec:
     """What to read: a local path/dir/glob or s3:// URI, its format, and the columns wanted."""
@@ -207,6 +218,7 @@ class SourceSpec:
 
     def label(self) -> str:
         return self.source if self.is_s3 else str(resolve_local(self.source))
+
 
 def read_source(
     spec: SourceSpec, start: datetime | None, end: datetime, allow_missing: bool = False
@@ -252,6 +264,7 @@ def read_source(
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise DataSourceError(f"{spec.source}: files disagree on column types: {exc}") from exc
 
+
 def publish_table(store: ArtifactStore, table: pa.Table, prefix: str) -> tuple[str, str, str]:
     """Publish ``table`` as zstd Parquet at ``<prefix>/<sha256>.parquet``; return (key, uri, sha256).
 
@@ -266,6 +279,7 @@ def publish_table(store: ArtifactStore, table: pa.Table, prefix: str) -> tuple[s
         key = f"{prefix}/{digest}.parquet"
         uri = store.uri(key) if store.exists(key) else store.publish_file(out, key)
     return key, uri, digest
+
 
 def load_snapshot(store: ArtifactStore, key: str, columns: list[str] | None = None):  # -> pd.DataFrame
     """Read a published snapshot into pandas (only ``columns`` if given).
@@ -282,6 +296,7 @@ def load_snapshot(store: ArtifactStore, key: str, columns: list[str] | None = No
     del table  # self_destruct: the table must not be used again
     release_freed_memory()
     return frame
+
 
 def release_freed_memory() -> None:
     """Hand Arrow's freed buffers back to the OS (its allocator keeps them for reuse otherwise).

@@ -38,6 +38,7 @@ class ArtifactStore(Protocol):
     def size(self, key: str) -> int | None:
         """The object's size in bytes, or None where it cannot be told (missing, unreachable)."""
         ...
+
     def list_keys(self, prefix: str) -> list[str]:
         """Keys (relative to the root) under ``prefix``, sorted; published objects only."""
         ...
@@ -212,7 +213,9 @@ class S3ArtifactStore:
         strip = f"{self.prefix}/" if self.prefix else ""
         keys: list[str] = []
         try:
-            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full):
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=full
+            ):
                 keys.extend(obj["Key"].removeprefix(strip) for obj in page.get("Contents", []))
         except Exception as exc:
             raise self._fail("LIST", prefix, exc) from exc

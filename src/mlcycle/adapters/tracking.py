@@ -153,7 +153,9 @@ class Tracking:
         """Resume ``run_id``, or start a new run in ``experiment_id``; everything logged goes there."""
         import mlflow
 
-        with mlflow.start_run(run_id=run_id, experiment_id=experiment_id, run_name=run_name, tags=tags) as active:
+        with mlflow.start_run(
+            run_id=run_id, experiment_id=experiment_id, run_name=run_name, tags=tags
+        ) as active:
             yield TrackedRun(active.info.run_id)
 
     def run_tags(self, run_id: str) -> dict[str, str]:
@@ -170,11 +172,18 @@ class Tracking:
         exp = client.get_experiment_by_name(experiment_name)
         if exp is None:
             return []
-        runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=count)
+        runs = client.search_runs(
+            [exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=count
+        )
         return [_run_info(r) for r in runs]
 
     def download(
-        self, dst: str | Path, *, run_id: str | None = None, artifact_path: str | None = None, artifact_uri: str | None = None
+        self,
+        dst: str | Path,
+        *,
+        run_id: str | None = None,
+        artifact_path: str | None = None,
+        artifact_uri: str | None = None,
     ) -> Path:
         """A local copy of a run's artifact (or of ``artifact_uri``) under ``dst``; StorageError if it cannot be had."""
         import mlflow
@@ -198,6 +207,7 @@ class Tracking:
 
 def git_commit() -> str:
     return git_commit_info()[0]
+
 
 def git_commit_info() -> tuple[str, str]:
     """The commit the code was trained from, and where it came from (or why it is ``unknown``)."""
@@ -225,6 +235,7 @@ def git_commit_info() -> tuple[str, str]:
     if not commit:
         return "unknown", f"git rev-parse HEAD printed nothing in {root}; set MLCYCLE_GIT_COMMIT"
     return commit, f"git rev-parse HEAD in {root}"
+
 
 def package_versions() -> dict[str, str]:
     from importlib.metadata import version

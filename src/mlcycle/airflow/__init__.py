@@ -1,4 +1,1 @@
 """The only package that imports Airflow: DAG factory, callbacks, docs, links, placement, notifiers, dev runner."""
-
-
-

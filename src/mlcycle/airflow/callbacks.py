@@ -30,6 +30,7 @@ FAILURE_HTML = (
     '<p><a href="{{{{ ti.log_url }}}}">Task log</a></p>'
 )
 
+
 def failure_notifiers(pipe: Pipeline) -> list[DeferredNotifier]:
     """Slack and email notifiers from the YAML's notifications section (connection ids only)."""
     notes = pipe.config.notifications
@@ -39,7 +40,9 @@ def failure_notifiers(pipe: Pipeline) -> list[DeferredNotifier]:
     if notes.slack_conn_id:
         notifiers.append(
             DeferredNotifier(
-                "slack", slack_webhook_conn_id=notes.slack_conn_id, text=FAILURE_TEXT.format(pipeline=pipe.name)
+                "slack",
+                slack_webhook_conn_id=notes.slack_conn_id,
+                text=FAILURE_TEXT.format(pipeline=pipe.name),
             )
         )
     if notes.email:
@@ -53,6 +56,7 @@ def failure_notifiers(pipe: Pipeline) -> list[DeferredNotifier]:
             )
         )
     return notifiers
+
 
 def _run_context() -> tuple[Any, datetime]:
     from mlcycle.steps.context import RunContext
@@ -70,6 +74,7 @@ def _run_context() -> tuple[Any, datetime]:
     )
     return ctx, end
 
+
 @contextmanager
 def _no_retry_for_bad_data() -> Iterator[None]:
     """Failed data checks and untrainable data fail the same way on every try: fail at once."""
@@ -81,6 +86,7 @@ def _no_retry_for_bad_data() -> Iterator[None]:
         yield
     except (DataCheckError, TrainingError, ConfigError) as exc:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+
 
 def _drift_alert(pipe: Pipeline, context: Any, text: str) -> dict[str, str]:
     """Deliver an alert (drift, fallback serving) on every configured channel; return the channels that failed."""
@@ -105,6 +111,7 @@ def _drift_alert(pipe: Pipeline, context: Any, text: str) -> dict[str, str]:
         except Exception as exc:
             failures["email"] = type(exc).__name__
     return failures
+
 
 def alert_sender(pipe: Pipeline, context: Any) -> Callable[[str], dict[str, str]]:
     """``send(text)`` for a step: the alert on every configured channel, returning the ones that failed."""

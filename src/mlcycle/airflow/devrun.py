@@ -32,9 +32,12 @@ def airflow_env(home: Path) -> dict[str, str]:
         "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", "4"),
         "MLCYCLE_PROJECT_ROOT": str(root),
         "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "ignore::UserWarning"),
-        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": os.environ.get("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"),
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": os.environ.get(
+            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"
+        ),
         "TQDM_DISABLE": os.environ.get("TQDM_DISABLE", "1"),
     }
+
 
 def prepare_airflow() -> None:
     """Point Airflow at the embedded home and create its metadata DB once."""
@@ -53,11 +56,13 @@ def prepare_airflow() -> None:
             capture_output=True,
         )
 
+
 def collect_records(dag_id: str, run_id: str) -> dict[str, Any]:
     records = _records(dag_id, run_id, TRAINING_RECORDS)
     if "data_checks" in records:
         records["data_checks"] = records["data_checks"].get("summary", records["data_checks"])
     return records
+
 
 def _records(dag_id: str, run_id: str, names: tuple[str, ...]) -> dict[str, Any]:
     """The run's JSON records that exist, by name without ``.json`` (``Record.INGEST`` -> "ingest")."""
@@ -69,14 +74,17 @@ def _records(dag_id: str, run_id: str, names: tuple[str, ...]) -> dict[str, Any]
             out[name.removesuffix(".json")] = json.loads(store.read_bytes(key))
     return out
 
+
 def _state(value: Any) -> str:
     return str(value.value if hasattr(value, "value") else value)
+
 
 def _test_run(dag: Any, when: datetime, conf: dict[str, Any] | None) -> Any:
     dr = dag.test(logical_date=when, run_after=datetime.now(UTC), run_conf=conf or {})
     if dr is None:
         raise MlcycleError(f"{dag.dag_id}: dag.test() returned no run")
     return dr
+
 
 def run_training(
     pipeline: str, logical_date: str | None = None, conf: dict[str, Any] | None = None
@@ -101,7 +109,10 @@ def run_training(
         artifact_root=settings.artifact_root,
     )
 
-def run_monitoring(pipeline: str, window_ends: list[datetime], execute_retrains: bool = True) -> list[WindowSummary]:
+
+def run_monitoring(
+    pipeline: str, window_ends: list[datetime], execute_retrains: bool = True
+) -> list[WindowSummary]:
     """Run ``<pipeline>__monitor`` for each window (by its end) with ``dag.test()``.
 
     A retrain the monitor requests is a queued ``<pipeline>__train`` run; with no scheduler here,
@@ -132,6 +143,7 @@ def run_monitoring(pipeline: str, window_ends: list[datetime], execute_retrains:
         out.append(summary)
     return out
 
+
 def _take_queued_runs(dag_id: str) -> list[dict[str, Any]]:
     """Queued runs of ``dag_id`` (retrain requests), removed from the metadata DB as they are taken."""
     from airflow.models.dagrun import DagRun
@@ -147,6 +159,7 @@ def _take_queued_runs(dag_id: str) -> list[dict[str, Any]]:
             session.delete(r)
     return taken
 
+
 def window_ends(first_end: str, last_end: str, cron: str) -> list[datetime]:
     """Ends of the schedule's data intervals between ``first_end`` and ``last_end`` (inclusive)."""
     import pendulum
@@ -161,11 +174,14 @@ def window_ends(first_end: str, last_end: str, cron: str) -> list[datetime]:
     while interval.end <= stop:
         if interval.end >= start:
             ends.append(datetime.fromtimestamp(interval.end.timestamp(), tz=UTC))
-        info = tt.next_dagrun_info(last_automated_data_interval=DataInterval(*interval), restriction=restriction)
+        info = tt.next_dagrun_info(
+            last_automated_data_interval=DataInterval(*interval), restriction=restriction
+        )
         if info is None or info.data_interval is None:
             break
         interval = info.data_interval
     return ends
+
 
 def _parse_date(text: str) -> datetime:
     try:
@@ -175,6 +191,7 @@ def _parse_date(text: str) -> datetime:
             f"--logical-date {text!r}: use an ISO date such as 2026-01-01T00:00:00+00:00"
         ) from exc
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
 
 def standalone(port: int = 8080) -> int:
     """Run ``airflow standalone`` on localhost with the embedded settings (blocks until stopped)."""

@@ -40,6 +40,7 @@ A failure anywhere leaves the champion unchanged{notify}.
 "MLflow model version" and "Model card" (register_and_promote, the HTML card).
 """
 
+
 def monitor_doc_md(pipe: Pipeline) -> str:
     cfg = pipe.config
     mon = cfg.monitoring

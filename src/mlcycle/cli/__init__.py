@@ -3,6 +3,3 @@
 from mlcycle.cli.main import main
 
 __all__ = ["main"]
-
-
-

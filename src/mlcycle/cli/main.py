@@ -65,7 +65,9 @@ def _print_windows(windows: list) -> None:  # list[WindowSummary]
     print(render_windows(windows))
     for w in windows:
         if w.retrain is not None:
-            print(f"\nretrain requested by {w.dag_id} ({w.retrain.records.get('requested_as')}), run in-process:")
+            print(
+                f"\nretrain requested by {w.dag_id} ({w.retrain.records.get('requested_as')}), run in-process:"
+            )
             print(w.retrain.render())
         elif w.state != "success":
             failed = [t for t, st in w.task_states.items() if st == "failed"]
@@ -105,7 +107,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if not summary.succeeded:
         return 1
     print("=" * 100)
-    print(f"monitoring churn__monitor over the months {DEMO_MONITOR_FROM[:7]} .. {DEMO_MONITOR_TO[:7]} (end dates):")
+    print(
+        f"monitoring churn__monitor over the months {DEMO_MONITOR_FROM[:7]} .. {DEMO_MONITOR_TO[:7]} (end dates):"
+    )
     windows = run_monitoring("churn", window_ends(DEMO_MONITOR_FROM, DEMO_MONITOR_TO, "0 0 1 * *"))
     _print_windows(windows)
     ok = all(w.state == "success" and (w.retrain is None or w.retrain.succeeded) for w in windows)
@@ -154,7 +158,9 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
         force=args.force,
     )
     forced = " (FORCED: it never passed the gate)" if done["forced"] else ""
-    print(f"{done['model']}: champion rolled back from v{done['from_version']} to v{done['to_version']}{forced}")
+    print(
+        f"{done['model']}: champion rolled back from v{done['from_version']} to v{done['to_version']}{forced}"
+    )
     return 0
 
 
@@ -163,10 +169,17 @@ def _cmd_approve(args: argparse.Namespace) -> int:
 
     pipe, settings = _versioning_args(args)
     done = approve(
-        pipe, settings, version=args.version, reason=args.reason, by=args.by or cli_actor(), via=_cli_via(args)
+        pipe,
+        settings,
+        version=args.version,
+        reason=args.reason,
+        by=args.by or cli_actor(),
+        via=_cli_via(args),
     )
-    print(f"{done['model']}: v{done['version']} approved and promoted to champion "
-          f"(replaced v{done['replaced'] or '-'})")
+    print(
+        f"{done['model']}: v{done['version']} approved and promoted to champion "
+        f"(replaced v{done['replaced'] or '-'})"
+    )
     return 0
 
 
@@ -193,14 +206,18 @@ def _cmd_lineage(args: argparse.Namespace) -> int:
 
 
 def _add_versioning_commands(sub: Any) -> None:
-    hist = sub.add_parser("history", help="every alias move of a pipeline's model (promotions, rollbacks, approvals)")
+    hist = sub.add_parser(
+        "history", help="every alias move of a pipeline's model (promotions, rollbacks, approvals)"
+    )
     hist.add_argument("pipeline", help="pipeline name (the YAML file stem)")
     hist.add_argument("--json", action="store_true", help="print the events as JSON")
     hist.set_defaults(func=_cmd_history)
 
     rb = sub.add_parser("rollback", help="move champion back to the previous (or a given) version")
     rb.add_argument("pipeline", help="pipeline name (the YAML file stem)")
-    rb.add_argument("--to", metavar="VERSION", help="version to roll back to (default: the previous champion)")
+    rb.add_argument(
+        "--to", metavar="VERSION", help="version to roll back to (default: the previous champion)"
+    )
     rb.add_argument("--force", action="store_true", help="allow a version that never passed the gate")
     rb.add_argument("--reason", default="", help="why (recorded in the history)")
     rb.add_argument("--by", help="who (default: the OS user)")
@@ -213,7 +230,10 @@ def _add_versioning_commands(sub: Any) -> None:
     ap.add_argument("--by", help="who (default: the OS user)")
     ap.set_defaults(func=_cmd_approve)
 
-    st = sub.add_parser("status", help="champion, challenger (and its shadow comparison), their metrics, last training and monitoring runs")
+    st = sub.add_parser(
+        "status",
+        help="champion, challenger (and its shadow comparison), their metrics, last training and monitoring runs",
+    )
     st.add_argument("pipeline", help="pipeline name (the YAML file stem)")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=_cmd_status)

@@ -26,6 +26,3 @@ __all__ = [
     "pipeline_files",
     "project_root",
 ]
-
-
-

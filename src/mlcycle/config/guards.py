@@ -108,8 +108,13 @@ def source_problem(source: str, data_root: Path, roots: list[str]) -> str | None
                 f"resolves outside the data root {data_root} ($MLCYCLE_DATA_ROOT); "
                 "remove the '..' segments or use an absolute path inside an allowed root"
             )
-    if roots and not any(_under(target, r if r.startswith("s3://") else posixpath.normpath(r)) for r in roots):
-        return f"is outside the allowed roots ({ALLOWED_SOURCES_ENV}={','.join(roots)}); move the data or widen the roots"
+    if roots and not any(
+        _under(target, r if r.startswith("s3://") else posixpath.normpath(r)) for r in roots
+    ):
+        return (
+            f"is outside the allowed roots ({ALLOWED_SOURCES_ENV}={','.join(roots)}); "
+            "move the data or widen the roots"
+        )
     return None
 
 

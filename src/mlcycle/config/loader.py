@@ -23,6 +23,7 @@ PIPELINE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 # libyaml's safe loader is much faster than the pure-Python one, and every DAG parse loads every YAML
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+
 class Pipeline(BaseModel):
     """A validated pipeline: its name (the file stem), where it came from, and its config."""
 
@@ -60,6 +61,7 @@ def _suggest(word: str, choices: list[str]) -> list[str]:
     by_lower = {c.lower(): c for c in choices}
     return [by_lower[m] for m in difflib.get_close_matches(word.lower(), list(by_lower), n=1)]
 
+
 def _describe(err: Any, allowed_keys: list[str] | None) -> str:
     kind, ctx = err["type"], err.get("ctx") or {}
     if kind == "greater_than_equal":
@@ -87,6 +89,7 @@ def _describe(err: Any, allowed_keys: list[str] | None) -> str:
         return str(ctx.get("error", err["msg"]))
     return f"{err['msg'].lower()} (got {err.get('input')!r})"
 
+
 def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str] | None:
     """Field names of the model that owns ``loc[:-1]``, for 'did you mean' hints."""
     current: Any = model
@@ -103,6 +106,7 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str] | N
                 current = candidate
     return sorted(current.model_fields) if current is not None else None
 
+
 def _problems(exc: ValidationError, model: type[BaseModel], prefix: tuple[Any, ...] = ()) -> list[str]:
     out = []
     for err in exc.errors():
@@ -112,6 +116,7 @@ def _problems(exc: ValidationError, model: type[BaseModel], prefix: tuple[Any, .
         out.append(f"{key}: {_describe(err, _allowed_keys(model, loc))}")
     return out
 
+
 def _param_problems(cfg: PipelineConfig) -> list[str]:
     spec = ESTIMATORS[cfg.model.estimator]
     try:
@@ -119,6 +124,7 @@ def _param_problems(cfg: PipelineConfig) -> list[str]:
     except ValidationError as exc:
         return _problems(exc, spec.params, ("model", "params"))
     return []
+
 
 def _path_problems(cfg: PipelineConfig) -> list[str]:
     """Sources that escape the data root or ``$MLCYCLE_ALLOWED_SOURCES`` (text only, no I/O)."""
@@ -132,6 +138,7 @@ def _path_problems(cfg: PipelineConfig) -> list[str]:
         if problem:
             out.append(f"{key}: {source!r} {problem}")
     return out
+
 
 def parse_pipeline(text: str, path: str, name: str | None = None) -> Pipeline:
     """Validate one pipeline's YAML text; raise ConfigError naming ``path`` and each dotted key."""
@@ -150,7 +157,9 @@ def parse_pipeline(text: str, path: str, name: str | None = None) -> Pipeline:
     except RecursionError as exc:
         raise ConfigError(path, ["not valid YAML: nested too deeply; flatten the file"]) from exc
     except ValueError as exc:  # PyYAML builds dates and ints itself: '2025-02-30', 5000-digit numbers
-        raise ConfigError(path, [f"not valid YAML: a value cannot be read ({exc}); quote it or fix it"]) from exc
+        raise ConfigError(
+            path, [f"not valid YAML: a value cannot be read ({exc}); quote it or fix it"]
+        ) from exc
     if not isinstance(raw, dict):
         raise ConfigError(path, ["the file must hold a mapping with keys data, model, evaluation, ..."])
     try:
@@ -165,6 +174,7 @@ def parse_pipeline(text: str, path: str, name: str | None = None) -> Pipeline:
     digest = hashlib.sha256(text.encode()).hexdigest()
     return Pipeline(name=name, path=path, config=cfg, config_sha256=digest, source_text=text)
 
+
 def load_pipeline(path: str | os.PathLike[str]) -> Pipeline:
     """Read and validate one pipeline YAML file."""
     p = Path(path)
@@ -174,12 +184,14 @@ def load_pipeline(path: str | os.PathLike[str]) -> Pipeline:
         raise ConfigError(str(p), [f"cannot read the file: {exc.strerror or exc}"]) from exc
     return parse_pipeline(text, str(p))
 
+
 def config_dir() -> Path:
     """The pipeline directory: ``$MLCYCLE_CONFIG_DIR`` or ``config/pipelines`` of this project."""
     env = os.environ.get("MLCYCLE_CONFIG_DIR")
     if env:
         return Path(env)
     return project_root() / "config" / "pipelines"
+
 
 def project_root() -> Path:
     """The project directory: ``$MLCYCLE_PROJECT_ROOT``, else the checkout holding this package."""
@@ -192,9 +204,11 @@ def project_root() -> Path:
             return parent
     return Path.cwd()
 
+
 def pipeline_files(directory: str | os.PathLike[str] | None = None) -> list[Path]:
     d = Path(directory) if directory is not None else config_dir()
     return sorted([*d.glob("*.yaml"), *d.glob("*.yml")])
+
 
 def load_all(directory: str | os.PathLike[str] | None = None) -> tuple[list[Pipeline], list[ConfigError]]:
     """Load every pipeline in ``directory``; return the valid ones and the errors of the rest."""
@@ -215,6 +229,7 @@ def load_all(directory: str | os.PathLike[str] | None = None) -> tuple[list[Pipe
         names[pipe.name] = str(path)
         good.append(pipe)
     return good, bad
+
 
 def find_pipeline(name: str, directory: str | os.PathLike[str] | None = None) -> Pipeline:
     for path in pipeline_files(directory):

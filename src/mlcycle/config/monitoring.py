@@ -27,6 +27,7 @@ class DriftConfig(_Strict):
     prediction_reference_rows: int = Field(200_000, ge=1_001)
     seed: int = 0
 
+
 class QualityConfig(_Strict):
     """Model quality on windows whose labels have arrived."""
 
@@ -34,9 +35,11 @@ class QualityConfig(_Strict):
     max_drop: float = Field(0.05, ge=0)
     min_labelled_rows: int = Field(200, ge=1)
 
+
 RetrainOn = Literal["drift", "degraded"]
 
 RETRAIN_ON: tuple[RetrainOn, ...] = ("drift", "degraded")
+
 
 class RetrainConfig(_Strict):
     """When drift triggers the training DAG, and the guard that keeps it from storming."""
@@ -56,6 +59,7 @@ class RetrainConfig(_Strict):
                 f"({self.of_last_windows})"
             )
         return self
+
 
 class MonitoringConfig(_Strict):
     """The ``<name>__monitor`` DAG: production data per data interval, scored and checked for drift."""

@@ -19,6 +19,7 @@ ORDERING_OPS = ("lt", "le", "gt", "ge")
 
 CONDITION_OPS = (*ORDERING_OPS, "eq", "ne", "in", "is_null")
 
+
 class Condition(_Strict):
     """One test on a column: ``{column: monthly_charges, op: lt, value: 0}``; null values fail every
     op but ``is_null``."""
@@ -44,12 +45,14 @@ class Condition(_Strict):
             return []
         return list(self.value) if isinstance(self.value, list) else [self.value]
 
+
 class Rule(_Strict):
     """``when`` every condition holds, the output is ``then``."""
 
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]{1,64}$")
     when: list[Condition] = Field(min_length=1)
     then: Scalar
+
 
 class FallbackConfig(_Strict):
     """The heuristic scoring uses when the champion cannot be loaded or fails its health check.
@@ -65,10 +68,13 @@ class FallbackConfig(_Strict):
     @model_validator(mode="after")
     def _rules_fit_kind(self) -> FallbackConfig:
         if self.kind == "rules" and (not self.rules or self.default is None):
-            raise ValueError("kind 'rules' needs rules (at least one) and default (the prediction when none match)")
+            raise ValueError(
+                "kind 'rules' needs rules (at least one) and default (the prediction when none match)"
+            )
         if self.kind != "rules" and (self.rules or self.default is not None):
             raise ValueError("rules and default only go with kind: rules")
         return self
+
 
 class PostprocessConfig(_Strict):
     """Rules applied after the model, in order: the first whose ``when`` holds sets the prediction
@@ -76,8 +82,10 @@ class PostprocessConfig(_Strict):
 
     rules: list[Rule] = Field(default_factory=list)
 
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
 
 def _rule_problems(key: str, rules: list[Rule], features: FeaturesConfig, numeric_then: bool) -> list[str]:
     """Conditions checked against the configured feature columns and their kinds."""
@@ -90,7 +98,9 @@ def _rule_problems(key: str, rules: list[Rule], features: FeaturesConfig, numeri
             if cond.column in features.numeric:
                 bad = [v for v in cond.values() if not _is_number(v)]
                 if bad:
-                    out.append(f"{where}.value: {bad[0]!r} is not a number; {cond.column!r} is a numeric feature")
+                    out.append(
+                        f"{where}.value: {bad[0]!r} is not a number; {cond.column!r} is a numeric feature"
+                    )
             elif cond.column in features.categorical:
                 if cond.op in ORDERING_OPS:
                     out.append(
@@ -111,6 +121,7 @@ def _rule_problems(key: str, rules: list[Rule], features: FeaturesConfig, numeri
                 )
     return out
 
+
 def _all_rule_problems(cfg: PipelineConfig) -> list[str]:
     """Fallback and postprocess rules checked against the task and the configured features."""
     features, regression = cfg.data.features, not cfg.model.is_classification
@@ -123,10 +134,14 @@ def _all_rule_problems(cfg: PipelineConfig) -> list[str]:
     seen: set[str] = set()
     for i, rule in enumerate(cfg.postprocess.rules):
         if not rule.name:
-            out.append(f"postprocess.rules.{i}.name: is required (it is written next to each prediction it changed)")
+            out.append(
+                f"postprocess.rules.{i}.name: is required (it is written next to each prediction it changed)"
+            )
         elif rule.name in seen:
             out.append(f"postprocess.rules.{i}.name: {rule.name!r} is used twice; names must be unique")
         seen.add(rule.name or "")
     if regression and cfg.fallback.default is not None and not _is_number(cfg.fallback.default):
-        out.append(f"fallback.default: {cfg.fallback.default!r} is not a number; a regression model predicts numbers")
+        out.append(
+            f"fallback.default: {cfg.fallback.default!r} is not a number; a regression model predicts numbers"
+        )
     return out + _rule_problems("postprocess.rules", cfg.postprocess.rules, features, regression)

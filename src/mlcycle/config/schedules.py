@@ -26,6 +26,7 @@ SCHEDULE_CRON = {
     "@yearly": "0 0 1 1 *",
 }
 
+
 def _check_schedule(value: str | None) -> str | None:
     if value is None or value in SCHEDULE_PRESETS:
         return value

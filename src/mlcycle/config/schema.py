@@ -36,10 +36,12 @@ class FeaturesConfig(_Strict):
     def all(self) -> list[str]:
         return [*self.numeric, *self.categorical]
 
+
 class WindowConfig(_Strict):
     """Rows used by a run: the trailing ``lookback_days`` before the run's data interval end."""
 
     lookback_days: int | None = Field(None, ge=1)
+
 
 class DataConfig(_Strict):
     source: str = Field(min_length=1)
@@ -62,6 +64,7 @@ class DataConfig(_Strict):
     def is_s3(self) -> bool:
         return self.source.startswith("s3://")
 
+
 class ExpectationConfig(_Strict):
     type: str
     kwargs: dict[str, Any] = Field(default_factory=dict)
@@ -78,15 +81,18 @@ class ExpectationConfig(_Strict):
             raise ValueError(f"unknown expectation {value!r}{extra}")
         return value
 
+
 class ChecksConfig(_Strict):
     min_rows: int = Field(100, ge=1)
     expectations: list[ExpectationConfig] = Field(default_factory=list)
+
 
 class SplitConfig(_Strict):
     strategy: Literal["random", "time"] = "random"
     test_size: float = Field(0.2, gt=0, lt=1)
     seed: int = 42
     stratify: bool = True
+
 
 class ModelConfig(_Strict):
     task: TaskType
@@ -119,6 +125,7 @@ class ModelConfig(_Strict):
     def is_classification(self) -> bool:
         return self.task in CLASSIFICATION
 
+
 class SliceGateConfig(_Strict):
     """Per-slice gate: no slice may regress against the champion by more than ``max_regression``
     on ``metrics`` (default: the primary metric), and each slice meets ``thresholds`` if set."""
@@ -127,9 +134,14 @@ class SliceGateConfig(_Strict):
     metrics: list[Metric] | None = None
     thresholds: dict[Metric, float] = Field(default_factory=dict)
 
+
 FairnessMetric = Literal[
-    "positive_rate_difference", "recall_difference", "false_positive_rate_difference", "equalized_odds_difference"
+    "positive_rate_difference",
+    "recall_difference",
+    "false_positive_rate_difference",
+    "equalized_odds_difference",
 ]
+
 
 class FairnessConfig(_Strict):
     """A group-fairness figure on the holdout across the values of ``sensitive`` (binary classification)."""
@@ -138,6 +150,7 @@ class FairnessConfig(_Strict):
     metric: FairnessMetric = "positive_rate_difference"
     threshold: float = Field(0.1, ge=0, le=1)
     gate: bool = False
+
 
 class EvaluationConfig(_Strict):
     primary_metric: Metric
@@ -156,6 +169,7 @@ class EvaluationConfig(_Strict):
             return []
         return list(gate.metrics or [self.primary_metric])
 
+
 class NotificationsConfig(_Strict):
     events: list[Literal["failure", "drift", "promotion"]] = ["failure"]
     slack_conn_id: str | None = None
@@ -170,8 +184,10 @@ class NotificationsConfig(_Strict):
                 raise ValueError(f"{v!r} is not an email address")
         return values
 
+
 class RegistryConfig(_Strict):
     model_name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.\-]+$")
+
 
 class TaskPlacement(_Strict):
     """Where one kind of task runs: a Celery queue (workers started with ``-q``) and an Airflow pool."""
@@ -184,8 +200,11 @@ class TaskPlacement(_Strict):
     @classmethod
     def _name(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(r"[A-Za-z0-9_.\-]{1,100}", value):
-            raise ValueError(f"{value!r} is not a queue/pool name: use 1-100 letters, digits, '.', '_' or '-'")
+            raise ValueError(
+                f"{value!r} is not a queue/pool name: use 1-100 letters, digits, '.', '_' or '-'"
+            )
         return value
+
 
 class ExecutionConfig(_Strict):
     """Placement per task kind: ``heavy`` tasks load data and fit or score models, ``light`` ones decide and record."""
@@ -193,11 +212,13 @@ class ExecutionConfig(_Strict):
     heavy: TaskPlacement = TaskPlacement()
     light: TaskPlacement = TaskPlacement()
 
+
 class ModelCardConfig(_Strict):
     """Text for each version's model card that no run can measure."""
 
     intended_use: str = ""
     known_limitations: list[str] = Field(default_factory=list)
+
 
 class ShadowConfig(_Strict):
     """How a challenger in shadow is judged by the monitor DAG (``promotion.mode: shadow``)."""
@@ -214,6 +235,7 @@ class ShadowConfig(_Strict):
                 "lower min_labeled_windows or raise windows"
             )
         return self
+
 
 class PromotionConfig(_Strict):
     """``auto``: a model that passes the gate becomes champion. ``manual``: it becomes ``challenger``
@@ -235,6 +257,7 @@ class PromotionConfig(_Strict):
     @property
     def shadow_policy(self) -> ShadowConfig:
         return self.shadow or ShadowConfig()
+
 
 class PipelineConfig(_Strict):
     """One pipeline, as written in ``config/pipelines/<name>.yaml``."""

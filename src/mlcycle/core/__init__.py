@@ -1,4 +1,1 @@
 """Pure code: no I/O. Features, metrics, drift maths, rules, fallback, model cards, decisions."""
-
-
-

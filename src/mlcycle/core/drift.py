@@ -1,8 +1,9 @@
 """Drift measures: verdicts on full-data statistics, Evidently's report on a fixed-size sample.
 
-Why not Evidently on the full frames: its DataDriftPreset recomputes drift several times and its
-time and memory grow with every row (benchmarks/README.md, Monitoring). The verdicts here use the same tests and thresholds Evidently picks by default
-for a reference of more than 1,000 rows, computed on every row of the window:
+Why not Evidently on the full frames: its DataDriftPreset recomputes drift several times and its time and
+memory grow with every row (benchmarks/README.md, Monitoring). The verdicts here use the same tests and
+thresholds Evidently picks by default for a reference of more than 1,000 rows, computed on every row of the
+window:
 
 * numeric column with more than 5 distinct values: Wasserstein distance normed by the reference
   standard deviation (drift if >= 0.1), from the reference's quantile function stored with the
@@ -37,11 +38,13 @@ MAX_CATEGORIES = 10_000
 
 DEFAULT_THRESHOLD = 0.1  # Evidently's default for both Wasserstein (normed) and Jensen-Shannon
 
+
 def _finite(values: pd.Series) -> np.ndarray:
     import numpy as np
 
     arr = values.to_numpy(dtype="float64", na_value=np.nan)
     return arr[np.isfinite(arr)]
+
 
 def _quantiles(sorted_values: np.ndarray) -> np.ndarray:
     """The mean of the empirical quantile function over each of the grid's equal-probability cells.
@@ -58,9 +61,11 @@ def _quantiles(sorted_values: np.ndarray) -> np.ndarray:
     edges = np.arange(PROFILE_QUANTILES + 1) / PROFILE_QUANTILES
     return np.diff(np.interp(edges, knots, integral)) * PROFILE_QUANTILES
 
+
 def _counts(values: pd.Series) -> dict[str, int]:
     counts = category_labels(values).dropna().value_counts()
     return {str(k): int(v) for k, v in counts.head(MAX_CATEGORIES).items()}
+
 
 def numeric_profile(values: pd.Series) -> dict[str, Any]:
     import numpy as np
@@ -82,12 +87,14 @@ def numeric_profile(values: pd.Series) -> dict[str, Any]:
     )
     return out
 
+
 def _sorted_unique(sorted_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(a, return_counts=True)`` of an already sorted array, without sorting it again."""
     import numpy as np
 
     starts = np.flatnonzero(np.concatenate(([True], sorted_values[1:] != sorted_values[:-1])))
     return sorted_values[starts], np.diff(np.append(starts, len(sorted_values)))
+
 
 def categorical_profile(values: pd.Series) -> dict[str, Any]:
     nonnull = values.dropna()
@@ -97,6 +104,7 @@ def categorical_profile(values: pd.Series) -> dict[str, Any]:
         "nulls": int(len(values) - len(nonnull)),
         "values": _counts(nonnull),
     }
+
 
 def build_profile(
     frame: pd.DataFrame,
@@ -116,9 +124,11 @@ def build_profile(
         out["prediction"] = prediction_profile(predictions, prediction_kind)
     return out
 
+
 def prediction_profile(predictions: pd.Series, prediction_kind: str = "numeric") -> dict[str, Any]:
     """The model output's reference statistics: a number (probability, value) or a label."""
     return numeric_profile(predictions) if prediction_kind == "numeric" else categorical_profile(predictions)
+
 
 @dataclass(frozen=True)
 class ColumnDrift:
@@ -135,6 +145,7 @@ class ColumnDrift:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+
 def _jensenshannon(ref: dict[str, int], cur: dict[str, int]) -> float:
     import numpy as np
     from scipy.spatial import distance
@@ -143,6 +154,7 @@ def _jensenshannon(ref: dict[str, int], cur: dict[str, int]) -> float:
     r = np.array([ref.get(k, 0) for k in keys], dtype="float64")
     c = np.array([cur.get(k, 0) for k in keys], dtype="float64")
     return float(distance.jensenshannon(r / r.sum(), c / c.sum()))
+
 
 def column_drift(name: str, ref: dict[str, Any], current: pd.Series, threshold: float | None) -> ColumnDrift:
     """One column's drift verdict on every row of ``current`` against its reference profile."""
@@ -184,6 +196,7 @@ def column_drift(name: str, ref: dict[str, Any], current: pd.Series, threshold: 
         **base, method="wasserstein", score=score, drifted=score >= limit, current_rows=len(arr)
     )
 
+
 @dataclass(frozen=True)
 class DatasetDrift:
     columns: list[ColumnDrift]
@@ -206,6 +219,7 @@ class DatasetDrift:
             "prediction": self.prediction.to_dict() if self.prediction else None,
         }
 
+
 def dataset_drift(
     profile: dict[str, Any],
     current: pd.DataFrame,
@@ -222,6 +236,7 @@ def dataset_drift(
         pred = column_drift(PREDICTION, profile["prediction"], predictions, threshold)
     return DatasetDrift(results, share, share_threshold, share >= share_threshold, pred)
 
+
 @dataclass(frozen=True)
 class DomainClassifierResult:
     auc: float
@@ -235,6 +250,7 @@ class DomainClassifierResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
 
 def _domain_features(
     frame: pd.DataFrame, numeric: list[str], categorical: list[str]
@@ -255,6 +271,7 @@ def _domain_features(
             out[col] = codes.cat.codes.astype("float64")
             is_cat.append(False)
     return out, is_cat
+
 
 def domain_classifier(
     reference: pd.DataFrame,
@@ -318,6 +335,7 @@ def domain_classifier(
         folds=folds,
         drivers=drivers,
     )
+
 
 def sample(frame: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFrame:
     """At most ``rows`` rows, drawn without replacement with a fixed seed (the whole frame if smaller)."""

@@ -10,6 +10,7 @@ from mlcycle.core.names import Tag
 
 REASONS_KEPT = 20
 
+
 def alias_event(
     action: str, reason: str, by: str, via: str, reasons: list[str] | None = None, forced: bool = False
 ) -> dict[str, Any]:
@@ -24,6 +25,7 @@ def alias_event(
         "forced": forced,
     }
 
+
 def recorded_reasons(tags: dict[str, str]) -> list[str]:
     """The gate's reasons from the version tag (cut at MLflow's tag length, so maybe not JSON)."""
     text = tags.get(Tag.VALIDATION_REASONS, "[]")
@@ -31,6 +33,7 @@ def recorded_reasons(tags: dict[str, str]) -> list[str]:
         return [str(r) for r in json.loads(text)]
     except ValueError:
         return [text]
+
 
 def is_validated(tags: dict[str, str]) -> bool:
     """Passed the validation gate on its own (a forced promotion did not)."""

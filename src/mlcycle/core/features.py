@@ -42,6 +42,7 @@ def category_labels(values: pd.Series) -> pd.Series:
     out = table[codes]  # -1 (null) takes the trailing None
     return pd.Series(out, index=values.index, name=values.name, dtype=object)
 
+
 def number_label(value: float) -> str:
     """The label of one value of a low-cardinality numeric column (``-0.0`` is ``0.0``)."""
     return repr(float(value) + 0.0)
@@ -50,6 +51,7 @@ def number_label(value: float) -> str:
 def categorical_encoding(pipe: Pipeline) -> str:
     """How the model sees categorical features (an MLflow param: models differ by it)."""
     return "ordinal, native" if ESTIMATORS[pipe.config.model.estimator].native_categorical else "one-hot"
+
 
 def feature_frame(pipe: Pipeline, frame: pd.DataFrame) -> pd.DataFrame:
     """The model's input columns, categoricals as strings (stable across CSV and Parquet).
@@ -67,6 +69,7 @@ def feature_frame(pipe: Pipeline, frame: pd.DataFrame) -> pd.DataFrame:
         out[col] = category_labels(frame[col])  # 1 and 1.0 (a CSV with a null) are one category
     return out
 
+
 def sortable(values: pd.Series) -> Any:
     """A column as a numpy array that sorts natively: tz-aware timestamps as UTC datetime64, not objects.
 
@@ -78,6 +81,7 @@ def sortable(values: pd.Series) -> Any:
     if isinstance(values.dtype, pd.DatetimeTZDtype):
         return values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
     return values.to_numpy()
+
 
 def split_indices(pipe: Pipeline, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic train/test row positions: random (seeded, stratified) or by time."""
@@ -101,6 +105,7 @@ def split_indices(pipe: Pipeline, frame: pd.DataFrame) -> tuple[np.ndarray, np.n
     )
     return np.sort(train), np.sort(test)
 
+
 def target_values(pipe: Pipeline, frame: pd.DataFrame) -> pd.Series:
     y = frame[pipe.config.data.target]
     if pipe.config.model.is_classification:
@@ -111,6 +116,7 @@ def target_values(pipe: Pipeline, frame: pd.DataFrame) -> pd.Series:
             )
         return y
     return y.astype("float64")
+
 
 # --- the column lists each reader takes (one place, so a new column kind is added once) -------------
 
@@ -123,7 +129,9 @@ def snapshot_columns(pipe: Pipeline) -> list[str]:
     """Every column a snapshot keeps: features, target, timestamp, id, slices and the sensitive one."""
     data, ev = pipe.config.data, pipe.config.evaluation
     sensitive = ev.fairness.sensitive if ev.fairness else None
-    return _unique([*data.features.all, data.target, data.timestamp_column, data.id_column, *ev.slices, sensitive])
+    return _unique(
+        [*data.features.all, data.target, data.timestamp_column, data.id_column, *ev.slices, sensitive]
+    )
 
 
 def window_columns(pipe: Pipeline, timestamp_column: str | None) -> list[str]:
@@ -136,6 +144,7 @@ def training_columns(pipe: Pipeline) -> list[str]:
     """The snapshot columns training reads: features, target and the time split's timestamp."""
     data = pipe.config.data
     return _unique([*data.features.all, data.target, data.timestamp_column])
+
 
 def evaluation_columns(pipe: Pipeline) -> list[str]:
     """The snapshot columns evaluation reads: training's, and the slice and fairness columns."""

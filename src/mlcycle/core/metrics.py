@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 def _clean(value: float) -> float | None:
     return None if value is None or math.isnan(value) or math.isinf(value) else float(value)
 
+
 @dataclass(frozen=True)
 class Predictions:
     """One model's outputs on a set of rows, from one pass over them: labels (or values) and, for
@@ -34,7 +35,10 @@ class Predictions:
         return 1 if 1 in self.classes else self.classes[-1]
 
     def take(self, positions: np.ndarray) -> Predictions:
-        return Predictions(self.values[positions], None if self.proba is None else self.proba[positions], self.classes)
+        return Predictions(
+            self.values[positions], None if self.proba is None else self.proba[positions], self.classes
+        )
+
 
 def predict_rows(pipe: Pipeline, model: Any, X: pd.DataFrame) -> Predictions:
     """Score ``X`` once. A classifier's label is its most probable class, which is what every
@@ -49,9 +53,11 @@ def predict_rows(pipe: Pipeline, model: Any, X: pd.DataFrame) -> Predictions:
     proba = model.predict_proba(X)
     return Predictions(np.asarray(model.classes_)[proba.argmax(axis=1)], proba, classes)
 
+
 def compute_metrics(pipe: Pipeline, model: Any, X: pd.DataFrame, y: pd.Series) -> dict[str, float | None]:
     """Every metric of the task type on ``(X, y)``; None where a metric is undefined."""
     return metrics_of(pipe, predict_rows(pipe, model, X), y)
+
 
 def metrics_of(pipe: Pipeline, scored: Predictions, y: pd.Series) -> dict[str, float | None]:
     """Every metric of the task type of ``scored`` against the labels ``y`` (same rows, same order)."""
@@ -90,8 +96,10 @@ def metrics_of(pipe: Pipeline, scored: Predictions, y: pd.Series) -> dict[str, f
             out["log_loss"] = _clean(m.log_loss(y, proba, labels=classes))
     return {k: out.get(k) for k in CLASSIFICATION_METRICS}
 
+
 def _groups(frame: pd.DataFrame, column: str) -> pd.Series:
     return frame[column].astype("string").fillna("<null>")
+
 
 def slice_metrics(
     pipe: Pipeline,
@@ -112,11 +120,17 @@ def slice_metrics(
                 continue
             pos = frame.index.get_indexer(idx)
             ys = y.iloc[pos]
-            row = {"column": column, "value": str(value), "rows": len(idx), "metrics": metrics_of(pipe, scored.take(pos), ys)}
+            row = {
+                "column": column,
+                "value": str(value),
+                "rows": len(idx),
+                "metrics": metrics_of(pipe, scored.take(pos), ys),
+            }
             if champion is not None:
                 row["champion_metrics"] = metrics_of(pipe, champion.take(pos), ys)
             rows.append(row)
     return rows
+
 
 # The rate each fairness metric compares across groups; equalized odds takes the larger of two gaps.
 FAIRNESS_RATES = {
@@ -125,6 +139,7 @@ FAIRNESS_RATES = {
     "false_positive_rate_difference": ("false_positive_rate",),
     "equalized_odds_difference": ("recall", "false_positive_rate"),
 }
+
 
 def fairness_report(
     pipe: Pipeline, scored: Predictions, y: pd.Series, frame: pd.DataFrame
@@ -136,9 +151,14 @@ def fairness_report(
     positive = scored.positive
     predicted = scored.values == positive
     return fairness_figure(
-        (y == positive).to_numpy(), predicted, _groups(frame, cfg.sensitive).to_numpy(), cfg.metric,
-        pipe.config.evaluation.min_slice_size, cfg.sensitive,
+        (y == positive).to_numpy(),
+        predicted,
+        _groups(frame, cfg.sensitive).to_numpy(),
+        cfg.metric,
+        pipe.config.evaluation.min_slice_size,
+        cfg.sensitive,
     )
+
 
 def fairness_figure(
     actual: Any, predicted: Any, groups: Any, metric: str, min_rows: int, column: str
@@ -171,6 +191,7 @@ def fairness_figure(
         gaps.append((high - low, f"{rate}: lowest {low_g} {low:.4f}, highest {high_g} {high:.4f}"))
     out["value"], out["extremes"] = max(gaps)
     return out
+
 
 def metric_names(pipe: Pipeline) -> tuple[str, ...]:
     return CLASSIFICATION_METRICS if pipe.config.model.is_classification else REGRESSION_METRICS

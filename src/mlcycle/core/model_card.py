@@ -64,7 +64,9 @@ def _champion_section(evaluation: dict[str, Any]) -> list[str]:
     ]
     for metric in sorted(set(candidate) | set(metrics)):
         c, h = candidate.get(metric), metrics.get(metric)
-        change = "n/a" if c is None or h is None else f"{(h - c if metric in LOWER_IS_BETTER else c - h):+.4f}"
+        change = (
+            "n/a" if c is None or h is None else f"{(h - c if metric in LOWER_IS_BETTER else c - h):+.4f}"
+        )
         lines.append(f"| {metric} | {_num(c)} | {_num(h)} | {change} |")
     return [*lines, ""]
 
@@ -73,12 +75,20 @@ def _slice_gate_section(pipe: Pipeline, decision: dict[str, Any]) -> list[str]:
     gate = pipe.config.evaluation.slice_gate
     lines = ["## Slice gate", ""]
     if gate is None:
-        return [*lines, "Not configured: per-slice metrics are reported, not gated (`evaluation.slice_gate`).", ""]
+        return [
+            *lines,
+            "Not configured: per-slice metrics are reported, not gated (`evaluation.slice_gate`).",
+            "",
+        ]
     lines.append(
         f"Each slice with >= {pipe.config.evaluation.min_slice_size} holdout rows: "
         f"{', '.join(pipe.config.evaluation.slice_gate_metrics)} no more than {gate.max_regression} worse than "
         "the champion on the same rows"
-        + (f"; floors {', '.join(f'{k} {v}' for k, v in sorted(gate.thresholds.items()))}" if gate.thresholds else "")
+        + (
+            f"; floors {', '.join(f'{k} {v}' for k, v in sorted(gate.thresholds.items()))}"
+            if gate.thresholds
+            else ""
+        )
         + "."
     )
     lines.append("")
@@ -101,7 +111,11 @@ def _fairness_section(pipe: Pipeline, evaluation: dict[str, Any], decision: dict
         f"threshold {cfg.threshold}; {'a gate' if cfg.gate else 'reported, not a gate'}.",
         "",
         f"- Candidate: {_num(report.get('value'))}"
-        + (f"; champion on the same holdout: {_num(report['champion_value'])}" if "champion_value" in report else ""),
+        + (
+            f"; champion on the same holdout: {_num(report['champion_value'])}"
+            if "champion_value" in report
+            else ""
+        ),
         f"- Verdict: **{outcome.get('status', 'not evaluated')}**: {md(outcome.get('reason', ''))}",
         "",
         "| group | rows | actual positives | positive rate | recall | false positive rate |",
@@ -171,9 +185,13 @@ def render_model_card(
         "measured by the drift monitor, not guaranteed.",
         *card.known_limitations,
     ]
-    small = [f"{md(r['column'])} = {md(r['value'])}" for r in evaluation.get("slices") or [] if r.get("skipped")]
+    small = [
+        f"{md(r['column'])} = {md(r['value'])}" for r in evaluation.get("slices") or [] if r.get("skipped")
+    ]
     if small:
-        limits.append(f"Slices too small to evaluate (< {cfg.evaluation.min_slice_size} rows): {', '.join(small)}")
+        limits.append(
+            f"Slices too small to evaluate (< {cfg.evaluation.min_slice_size} rows): {', '.join(small)}"
+        )
     lines += ["", "## Known limits", "", *[f"- {x}" for x in limits], ""]
     return "\n".join(lines)
 

@@ -43,8 +43,16 @@ TRAINING_TASKS: Final = (
 MONITOR_TASKS: Final = (Task.LOAD_WINDOW, Task.SCORE, Task.DETECT_DRIFT, Task.DECIDE, Task.ACT)
 # tasks that load data and fit or score models (execution.heavy); the rest decide and record (light)
 HEAVY_TASKS: Final = frozenset(
-    {Task.INGEST, Task.CHECK_DATA, Task.TRAIN, Task.EVALUATE, Task.LOAD_WINDOW, Task.SCORE,
-     Task.DETECT_DRIFT, Task.SHADOW_SCORE}
+    {
+        Task.INGEST,
+        Task.CHECK_DATA,
+        Task.TRAIN,
+        Task.EVALUATE,
+        Task.LOAD_WINDOW,
+        Task.SCORE,
+        Task.DETECT_DRIFT,
+        Task.SHADOW_SCORE,
+    }
 )
 
 

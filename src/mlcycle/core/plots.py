@@ -26,7 +26,11 @@ def holdout_figures(pipe: Pipeline, scored: Predictions, y: pd.Series) -> Iterat
         ax.set_title(f"{pipe.name}: confusion matrix (holdout)")
         yield "plots/confusion_matrix.png", fig
         plt.close(fig)
-        if pipe.config.model.task == "binary_classification" and y.nunique() == 2 and scored.proba is not None:
+        if (
+            pipe.config.model.task == "binary_classification"
+            and y.nunique() == 2
+            and scored.proba is not None
+        ):
             fig, ax = plt.subplots(figsize=(5, 4))
             pos = scored.positive
             RocCurveDisplay.from_predictions(

@@ -35,7 +35,12 @@ def condition_mask(frame: pd.DataFrame, condition: Mapping[str, Any]) -> np.ndar
     else:
         ordered = values.to_numpy(dtype="float64", na_value=np.nan)
         with np.errstate(invalid="ignore"):
-            hit = {"lt": ordered < value, "le": ordered <= value, "gt": ordered > value, "ge": ordered >= value}[op]
+            hit = {
+                "lt": ordered < value,
+                "le": ordered <= value,
+                "gt": ordered > value,
+                "ge": ordered >= value,
+            }[op]
     return np.asarray(hit, dtype=bool) & present
 
 

@@ -21,8 +21,10 @@ CHAMPION_SERVED = "champion"
 
 FALLBACK = "fallback"
 
+
 class UnseenLabelError(MlcycleError):
     """The window's labels hold classes the champion never saw: its quality cannot be measured."""
+
 
 def check_known_labels(pipe: Pipeline, model: Any, labels: pd.Series, version: str) -> None:
     """Refuse labels outside the champion's classes, naming the column, each label and its count."""
@@ -40,9 +42,11 @@ def check_known_labels(pipe: Pipeline, model: Any, labels: pd.Series, version: s
             "monitoring.quality.label_column: null to monitor without labels."
         )
 
+
 def prediction_kind(pipe: Pipeline) -> str:
     """Binary classifiers and regressors drift on a number; multiclass on the predicted label."""
     return "categorical" if pipe.config.model.task == "multiclass_classification" else "numeric"
+
 
 def predict(pipe: Pipeline, model: Any, X: pd.DataFrame) -> dict[str, Any]:
     """The model's output per row: ``prediction`` (label or value) and, for classifiers, ``probability``.
@@ -64,10 +68,12 @@ def predict(pipe: Pipeline, model: Any, X: pd.DataFrame) -> dict[str, Any]:
         return {PREDICTION: scored.values, PROBABILITY: positive}
     return {PREDICTION: scored.values, PROBABILITY: scored.proba.max(axis=1)}
 
+
 def drift_column(pipe: Pipeline) -> str:
     """The model output prediction drift is measured on: the positive-class probability for binary
     classifiers (labels hide most movement), the label for multiclass, the value for regression."""
     return PROBABILITY if pipe.config.model.task == "binary_classification" else PREDICTION
+
 
 def drift_output(pipe: Pipeline, outputs: dict[str, Any]) -> Any:
     return outputs[drift_column(pipe)]

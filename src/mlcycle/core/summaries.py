@@ -68,6 +68,7 @@ class RunSummary:
         lines.append(f"  artifacts: {self.artifact_root}/{record_key(self.dag_id, self.run_id, '')}")
         return "\n".join(lines)
 
+
 TRAINING_RECORDS = (Record.INGEST, Record.DATA_CHECKS, Record.EVALUATION, Record.DECISION, Record.PROMOTION)
 MONITOR_RECORDS = (
     Record.WINDOW,
@@ -78,6 +79,7 @@ MONITOR_RECORDS = (
     Record.SHADOW,
     Record.SHADOW_DECISION,
 )
+
 
 @dataclass
 class WindowSummary:
@@ -92,7 +94,9 @@ class WindowSummary:
 
     def row(self) -> list[str]:
         r = self.records
-        win, drift, dec, act, score = (r.get(k) or {} for k in ("window", "drift", "decision", "action", "score"))
+        win, drift, dec, act, score = (
+            r.get(k) or {} for k in ("window", "drift", "decision", "action", "score")
+        )
         dataset = drift.get("dataset") or {}
         domain = drift.get("domain_classifier") or {}
         pred = dataset.get("prediction") or {}
@@ -119,14 +123,26 @@ class WindowSummary:
             _alert_cell(act) + " / " + retrain,
         ]
 
+
 def _alert_cell(act: dict[str, Any]) -> str:
     if not act.get("alert"):
         return "-"
     failed = act.get("alert_failures") or {}
     return f"alert (failed: {', '.join(sorted(failed))})" if failed else "alert"
 
+
 def render_windows(windows: list[WindowSummary]) -> str:
-    head = ["window", "rows", "model", "drift share", "domain AUC", "pred drift", "quality", "verdict", "action"]
+    head = [
+        "window",
+        "rows",
+        "model",
+        "drift share",
+        "domain AUC",
+        "pred drift",
+        "quality",
+        "verdict",
+        "action",
+    ]
     rows = [head, *(w.row() for w in windows)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows]

@@ -12,6 +12,7 @@ from mlcycle.ops.moves import _registry
 def history(pipe: Pipeline, settings: Settings) -> list[dict[str, Any]]:
     return _registry(pipe, settings).history()
 
+
 def render_history(model: str, events: list[dict[str, Any]]) -> str:
     if not events:
         return f"{model}: no alias moves recorded"

@@ -32,6 +32,7 @@ LINEAGE_REQUIRED = (
     "replaced",
 )
 
+
 def lineage(pipe: Pipeline, settings: Settings, version: str) -> dict[str, Any]:
     """What a version was trained from and by, as recorded at training time."""
     registry = _registry(pipe, settings)
@@ -85,6 +86,7 @@ def lineage(pipe: Pipeline, settings: Settings, version: str) -> dict[str, Any]:
     }
     out["missing"] = [k for k in LINEAGE_REQUIRED if out.get(k) in (None, "")]
     return out
+
 
 def render_lineage(lin: dict[str, Any]) -> str:
     pk = lin["packages"] or {}

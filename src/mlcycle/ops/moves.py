@@ -20,8 +20,10 @@ def cli_actor() -> str:
     except (KeyError, OSError):
         return "unknown user"
 
+
 def _registry(pipe: Pipeline, settings: Settings) -> MlflowRegistry:
     return open_registry(settings, pipe.model_name)
+
 
 def _version_tags(registry: MlflowRegistry, version: str) -> dict[str, str]:
     info = registry.version_info(version)
@@ -31,6 +33,7 @@ def _version_tags(registry: MlflowRegistry, version: str) -> dict[str, str]:
             "list the versions that exist"
         )
     return info.tags
+
 
 def previous_champion(registry: MlflowRegistry, current: str) -> str | None:
     """The champion before ``current``: the version its latest promotion (not a rollback) replaced,
@@ -44,6 +47,7 @@ def previous_champion(registry: MlflowRegistry, current: str) -> str | None:
             return event.get("from_version")
     replaced = registry.version_tags(current).get(Tag.REPLACED)
     return None if replaced in (None, "", "none") else replaced
+
 
 def rollback(
     pipe: Pipeline,
@@ -87,6 +91,7 @@ def rollback(
     promote(registry, target, current, event, move_challenger=False)
     registry.tag_version(target, {Tag.PROMOTION: f"rolled back to (from v{current})"})
     return {"model": registry.name, "from_version": current, "to_version": target, "forced": event["forced"]}
+
 
 def approve(
     pipe: Pipeline,

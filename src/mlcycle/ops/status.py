@@ -42,6 +42,7 @@ def _version_summary(
 
 RECENT_MONITORING = 5
 
+
 def _monitoring_summary(pipe: Pipeline, store: Any, run: RunInfo) -> dict[str, Any]:
     window = run.tags.get(Tag.WINDOW, "")
     try:
@@ -59,8 +60,10 @@ def _monitoring_summary(pipe: Pipeline, store: Any, run: RunInfo) -> dict[str, A
         "reasons": verdict.get("reasons", []),
     }
 
+
 def _iso(ms: int | None) -> str | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
+
 
 def status(pipe: Pipeline, settings: Settings) -> dict[str, Any]:
     """Champion, challenger, their metrics, the challenger's shadow comparison, and the last training
@@ -89,12 +92,8 @@ def status(pipe: Pipeline, settings: Settings) -> dict[str, Any]:
             "started": _iso(train.start_time),
             "status": train.status,
             "airflow_run_id": train.tags.get(Tag.AIRFLOW_RUN_ID),
-            "validation": train.tags.get(
-                Tag.VALIDATION, "not validated (the run stopped earlier)"
-            ),
-            "registered": [
-                f"{v.name} v{v.version}: {v.tags.get(Tag.PROMOTION, '-')}" for v in versions
-            ],
+            "validation": train.tags.get(Tag.VALIDATION, "not validated (the run stopped earlier)"),
+            "registered": [f"{v.name} v{v.version}: {v.tags.get(Tag.PROMOTION, '-')}" for v in versions],
         }
     store = open_store(settings)
     recent = [
@@ -108,6 +107,7 @@ def status(pipe: Pipeline, settings: Settings) -> dict[str, Any]:
     )
     return out
 
+
 def _render_version(label: str, v: dict[str, Any] | None) -> list[str]:
     if v is None:
         return [f"{label}: none"]
@@ -120,6 +120,7 @@ def _render_version(label: str, v: dict[str, Any] | None) -> list[str]:
         e = v["last_move"]
         lines.append(f"  since {e['at']}: {e['action']} by {e['by']} ({e['reason']})")
     return lines
+
 
 def render_status(s: dict[str, Any]) -> str:
     lines = [f"{s['pipeline']} (model {s['model']}, promotion mode {s['promotion_mode']})"]

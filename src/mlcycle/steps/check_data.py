@@ -45,6 +45,7 @@ class Failure:
             parts.append(f"expected {args}")
         return "; ".join(parts)
 
+
 @dataclass(frozen=True)
 class CheckResult:
     success: bool
@@ -63,8 +64,10 @@ class CheckResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+
 def _quiet_gx() -> None:
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
 
 def build_expectation(type_: str, kwargs: dict[str, Any], meta: dict[str, Any] | None = None) -> Any:
     """Instantiate a GX expectation by its snake_case name (GX validates the arguments)."""
@@ -73,6 +76,7 @@ def build_expectation(type_: str, kwargs: dict[str, Any], meta: dict[str, Any] |
 
     cls = get_expectation_impl(type_)
     return cls(**kwargs, meta=meta or None)
+
 
 def suite_expectations(pipe: Pipeline) -> list[ExpectationConfig]:
     """The YAML's expectations plus the always-enforced minimum row count."""
@@ -83,6 +87,7 @@ def suite_expectations(pipe: Pipeline) -> list[ExpectationConfig]:
     )
     return [min_rows, *pipe.config.checks.expectations]
 
+
 def _raised_message(info: dict[str, Any]) -> str | None:
     """GX 1.x keeps exception info either flat or keyed by metric id; find the first message."""
     candidates = [info, *(v for v in info.values() if isinstance(v, dict))]
@@ -90,6 +95,7 @@ def _raised_message(info: dict[str, Any]) -> str | None:
         if item.get("raised_exception"):
             return str(item.get("exception_message"))
     return None
+
 
 def run_checks(pipe: Pipeline, frame: pd.DataFrame) -> tuple[CheckResult, dict[str, Any]]:
     """Validate ``frame``; return the summary and GX's full validation result as JSON-able dict."""
@@ -99,6 +105,7 @@ def run_checks(pipe: Pipeline, frame: pd.DataFrame) -> tuple[CheckResult, dict[s
 
     with pd.option_context("mode.copy_on_write", True):  # GX's metrics copy far less on pandas 2.x
         return _validate(pipe, frame, gx)
+
 
 def _validate(pipe: Pipeline, frame: pd.DataFrame, gx: Any) -> tuple[CheckResult, dict[str, Any]]:
     context = gx.get_context(mode="ephemeral")

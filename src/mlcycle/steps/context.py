@@ -67,6 +67,7 @@ class Env:
         data = json.dumps(payload, indent=2, sort_keys=True, default=str).encode()
         return self.store.publish_bytes(data, self.record_key(name))
 
+
 def open_env(config_path: str, ctx: RunContext) -> Env:
     settings = load_settings()
     return Env(load_pipeline(config_path), settings, open_store(settings), ctx)

@@ -20,6 +20,7 @@ def evaluate(env: Env, snapshot: Snapshot, trained: TrainResult) -> Evaluation:
     with compute_threads():
         return _evaluate(env, snapshot, trained)
 
+
 def _evaluate(env: Env, snapshot: Snapshot, trained: TrainResult) -> Evaluation:
     from mlcycle.adapters.model_files import load_sklearn_model
     from mlcycle.core.decisions.promotion import ChampionScore
@@ -81,9 +82,7 @@ def _evaluate(env: Env, snapshot: Snapshot, trained: TrainResult) -> Evaluation:
     with tracking.run(trained.run_id) as run:
         run.log_metrics({f"test_{k}": v for k, v in candidate.items() if v is not None})
         if champion is not None:
-            run.log_metrics(
-                {f"champion_test_{k}": v for k, v in champion.metrics.items() if v is not None}
-            )
+            run.log_metrics({f"champion_test_{k}": v for k, v in champion.metrics.items() if v is not None})
         for row in slices:
             for k, v in (row.get("metrics") or {}).items():
                 if v is not None and k == pipe.config.evaluation.primary_metric:
@@ -95,13 +94,18 @@ def _evaluate(env: Env, snapshot: Snapshot, trained: TrainResult) -> Evaluation:
         run.log_dict(record.to_xcom(), Artifact.EVALUATION)
     return record.model_copy(update={"evaluation_uri": env.publish_record(record)})
 
+
 def _safe(value: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in value)[:60]
+
 
 def _fairness_metrics(fairness: dict[str, Any]) -> dict[str, float]:
     """MLflow metrics of a fairness report: the figure (candidate, champion) and each group's rates."""
     metric, column = fairness["metric"], _safe(fairness["sensitive"])
-    out = {f"fairness_{metric}": fairness.get("value"), f"champion_fairness_{metric}": fairness.get("champion_value")}
+    out = {
+        f"fairness_{metric}": fairness.get("value"),
+        f"champion_fairness_{metric}": fairness.get("champion_value"),
+    }
     for group in fairness["groups"]:
         for rate in ("positive_rate", "recall", "false_positive_rate"):
             out[f"fairness_{column}_{_safe(group['value'])}_{rate}"] = group.get(rate)

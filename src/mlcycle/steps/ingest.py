@@ -26,6 +26,7 @@ def window_bounds(pipe: Pipeline, interval_end: datetime) -> tuple[datetime | No
     days = pipe.config.data.window.lookback_days
     return (end - timedelta(days=days) if days else None), end
 
+
 def ingest_snapshot(pipe: Pipeline, interval_end: datetime, store: ArtifactStore) -> Snapshot:
     """Read the window ending at ``interval_end``; publish it as Parquet under a content hash key."""
     data = pipe.config.data

@@ -84,7 +84,9 @@ def register_and_promote(
             )
         # tagged first: the monitor DAG shadows a challenger only once it is tagged "in shadow"
         registry.tag_version(ref.version, {Tag.PROMOTION: tag})
-        set_challenger(registry, ref.version, alias_event("challenger", f"passed the gate; {because}", by, via, reasons))
+        set_challenger(
+            registry, ref.version, alias_event("challenger", f"passed the gate; {because}", by, via, reasons)
+        )
         outcome["promoted"] = False
     else:
         forced = decision.forced
@@ -115,6 +117,7 @@ def register_and_promote(
     log.info("model %s v%s: %s", ref.name, ref.version, record.why)
     return record
 
+
 def log_model_card(
     env: Env,
     version: str,
@@ -137,7 +140,13 @@ def log_model_card(
         "full lineage": f"mlcycle lineage {env.pipe.name} {version}",
     }
     card = render_model_card(
-        env.pipe, version, snapshot.to_xcom(), checks.result, evaluation.to_xcom(), decision.to_xcom(), lineage
+        env.pipe,
+        version,
+        snapshot.to_xcom(),
+        checks.result,
+        evaluation.to_xcom(),
+        decision.to_xcom(),
+        lineage,
     )
     page = render_model_card_html(card, f"Model card: {env.pipe.model_name} v{version}")
     with env.tracking.run(run_id) as run:

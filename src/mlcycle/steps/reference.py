@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-
-
 @dataclass(frozen=True)
 class ReferenceInputs:
     """What the reference needs from the training snapshot, taken before the model is fitted (so the
@@ -34,6 +32,7 @@ class ReferenceInputs:
 
     profile: dict[str, Any]
     scored: pd.DataFrame
+
 
 def reference_inputs(pipe: Pipeline, X: pd.DataFrame) -> ReferenceInputs:
     """Feature statistics of every row of ``X`` (the feature frame) and a seeded sample of at most
@@ -45,7 +44,10 @@ def reference_inputs(pipe: Pipeline, X: pd.DataFrame) -> ReferenceInputs:
     scored = sample(X, max(drift_cfg.prediction_reference_rows, _ref_sample_rows(pipe)), drift_cfg.seed)
     return ReferenceInputs(build_profile(X, feats.numeric, feats.categorical), scored.copy())
 
-def complete_reference(pipe: Pipeline, model: Any, inputs: ReferenceInputs) -> tuple[dict[str, Any], pd.DataFrame]:
+
+def complete_reference(
+    pipe: Pipeline, model: Any, inputs: ReferenceInputs
+) -> tuple[dict[str, Any], pd.DataFrame]:
     """The reference profile and fixed-size sample, with the fitted model's output on the sampled rows."""
     import pandas as pd
 
@@ -56,12 +58,16 @@ def complete_reference(pipe: Pipeline, model: Any, inputs: ReferenceInputs) -> t
     profile = {**inputs.profile, "prediction": prediction_profile(out, prediction_kind(pipe))}
     profile["prediction_kind"] = prediction_kind(pipe)
     seed = pipe.config.monitoring.drift.seed
-    ref_sample = sample(scored.assign(**{PREDICTION: out}), _ref_sample_rows(pipe), seed).reset_index(drop=True)
+    ref_sample = sample(scored.assign(**{PREDICTION: out}), _ref_sample_rows(pipe), seed).reset_index(
+        drop=True
+    )
     return profile, ref_sample
+
 
 def _ref_sample_rows(pipe: Pipeline) -> int:
     drift_cfg = pipe.config.monitoring.drift
     return max(drift_cfg.report_sample_rows, drift_cfg.domain_sample_rows)
+
 
 def build_reference(pipe: Pipeline, model: Any, frame: pd.DataFrame) -> tuple[dict[str, Any], pd.DataFrame]:
     """Reference statistics of the training snapshot and a fixed-size sample, both with predictions.
@@ -73,12 +79,14 @@ def build_reference(pipe: Pipeline, model: Any, frame: pd.DataFrame) -> tuple[di
 
     return complete_reference(pipe, model, reference_inputs(pipe, feature_frame(pipe, frame)))
 
+
 def log_reference(run: TrackedRun, profile: dict[str, Any], ref_sample: pd.DataFrame) -> None:
     """Store the reference with the model: artifacts ``reference/`` of its MLflow run."""
     with tempfile.TemporaryDirectory(prefix="mlcycle-ref-") as tmp:
         (Path(tmp) / "profile.json").write_text(json.dumps(profile))
         ref_sample.to_parquet(Path(tmp) / "sample.parquet", index=False)
         run.log_artifacts(tmp, Artifact.REFERENCE_DIR)
+
 
 def load_reference(
     env: Env, champion: Any, load_model: Callable[[], Any]

@@ -22,7 +22,10 @@ def configured_threads() -> int | None:
     if not raw:
         return None
     if not raw.isdigit() or int(raw) < 1:
-        raise ConfigError(f"environment variable {ENV_VAR}", [f"must be a whole number >= 1 (threads per task), got {raw!r}; or unset it"])
+        raise ConfigError(
+            f"environment variable {ENV_VAR}",
+            [f"must be a whole number >= 1 (threads per task), got {raw!r}; or unset it"],
+        )
     return int(raw)
 
 

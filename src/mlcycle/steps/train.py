@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 NATIVE_MAX_CATEGORIES = 255  # HistGradientBoosting's categorical limit (max_bins)
 
+
 def build_pipeline(pipe: Pipeline) -> Any:
     """Preprocessing for numeric and categorical features followed by the estimator."""
     import numpy as np
@@ -77,6 +78,7 @@ def build_pipeline(pipe: Pipeline) -> Any:
     pre = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
     return SkPipeline([("preprocess", pre), ("estimator", estimator)])
 
+
 @dataclass
 class TrainingData:
     """What the fit needs from a snapshot: the training rows' features and target, the split sizes and,
@@ -102,6 +104,7 @@ class TrainingData:
             raise RuntimeError("the training features were already handed to a fit")
         return self.X_train.head(rows).copy()
 
+
 def prepare_training(pipe: Pipeline, frame: pd.DataFrame) -> TrainingData:
     """Split ``frame`` and take the training rows' features and target (and the drift reference's inputs).
 
@@ -123,6 +126,7 @@ def prepare_training(pipe: Pipeline, frame: pd.DataFrame) -> TrainingData:
 
         reference = reference_inputs(pipe, X)  # every row's feature statistics: the monitor's reference
     return TrainingData(X.iloc[train_pos], y_train, len(train_pos), len(test_pos), reference)
+
 
 def train_model(
     pipe: Pipeline,
@@ -196,6 +200,7 @@ def train_model(
             registration_tags=registration,
         )
 
+
 def fit_pipeline(model: Any, data: TrainingData) -> Any:
     """``model.fit(X_train, y_train)`` for a scikit-learn Pipeline, step by step, each step's input
     dropped once it is transformed: what ``Pipeline.fit`` does, without the training frame alive
@@ -205,6 +210,7 @@ def fit_pipeline(model: Any, data: TrainingData) -> Any:
         X = step.fit_transform(X, y)  # rebinding releases the previous input
     model.steps[-1][1].fit(X, y)
     return model
+
 
 def _log_serving_companions(
     pipe: Pipeline, y_train: pd.Series, model_uri: str, run: TrackedRun, tracking: Tracking
@@ -226,6 +232,7 @@ def _log_serving_companions(
         Tag.RULES_SHA256: rules_sha,
     }
 
+
 def _resolved_params(pipe: Pipeline) -> dict[str, Any]:
     """The estimator's params with defaults filled in, as trained."""
     model = pipe.config.model
@@ -245,6 +252,7 @@ def train(env: Env, snapshot: Snapshot, checks: DataChecks) -> TrainResult:
     log.info("trained %s in MLflow run %s", env.pipe.config.model.estimator, result.run_id)
     record_data_checks(env, result.run_id, checks)
     return result
+
 
 def record_data_checks(env: Env, run_id: str, checks: DataChecks) -> None:
     """Copy this run's data-check result (the check_data record) into the MLflow run, for lineage."""

@@ -11,9 +11,7 @@ from mlcycle.steps.context import Env
 log = logging.getLogger(__name__)
 
 
-def validate_model(
-    env: Env, evaluation: Evaluation, trained: TrainResult, force: bool
-) -> GateDecision:
+def validate_model(env: Env, evaluation: Evaluation, trained: TrainResult, force: bool) -> GateDecision:
     """Decide on the evaluation record (candidate, champion, slices, fairness); record the decision."""
     from mlcycle.core.decisions.promotion import decide_promotion
 

@@ -49,7 +49,11 @@ def store(demo_pipeline: Pipeline, churn_frame: pd.DataFrame, mlflow_store: Mlfl
         )
         runs.append(
             train_model(
-                demo_pipeline, frame, snapshot, CTX, Tracking(mlflow_store.tracking_uri, mlflow_store.artifact_root)
+                demo_pipeline,
+                frame,
+                snapshot,
+                CTX,
+                Tracking(mlflow_store.tracking_uri, mlflow_store.artifact_root),
             )
         )
     return Store(mlflow_store.tracking_uri, tuple(runs))

@@ -66,9 +66,7 @@ def compose_config(env_file: Path | None) -> subprocess.CompletedProcess[str]:
         args += ["--env-file", str(env_file)]
     # A clean environment: variables of the shell running the tests must not fill in for .env.
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
-    return subprocess.run(
-        [*args, "config"], capture_output=True, text=True, env=env, timeout=60, check=False
-    )
+    return subprocess.run([*args, "config"], capture_output=True, text=True, env=env, timeout=60, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +146,9 @@ def test_worker_is_a_scalable_celery_worker_on_the_project_image(services: dict[
             assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
             assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://redis:6379"), name
             assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://"), name
-            assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
+            assert (
+                env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
+            )
 
 
 def test_every_image_is_pinned(services: dict[str, Any]) -> None:
@@ -173,7 +173,9 @@ def test_mlflow_serves_postgres_backend_and_proxies_s3_artifacts(services: dict[
         bucket = uri.removeprefix("s3://").split("/", 1)[0]
         assert f"local/{bucket}" in mc, f"bucket {bucket} of {uri} is not created by minio-create-buckets"
     # the mlflow database is created by the init script the postgres service mounts
-    mounts = [v if isinstance(v, str) else f"{v['source']}:{v['target']}" for v in services["postgres"]["volumes"]]
+    mounts = [
+        v if isinstance(v, str) else f"{v['source']}:{v['target']}" for v in services["postgres"]["volumes"]
+    ]
     init = [m for m in mounts if "/docker-entrypoint-initdb.d/" in m]
     assert init, "postgres mounts no init script for the mlflow database"
     script = Path(init[0].split(":", 1)[0])
@@ -211,7 +213,9 @@ def test_the_file_holds_no_secret_values() -> None:
             assert refs, f"{name}.{key} holds a literal value; take it from .env as ${{VAR:?...}}"
             for var, op, _ in refs:
                 if re.search(r"PASSWORD|SECRET|FERNET|MINIO_ROOT|AIRFLOW_CONN", var):
-                    assert op == ":?", f"{name}.{key}: ${{{var}}} needs no default: use ${{{var}:?set it in .env}}"
+                    assert op == ":?", (
+                        f"{name}.{key}: ${{{var}}} needs no default: use ${{{var}:?set it in .env}}"
+                    )
                     checked += 1
     assert checked >= 10
     # no credential-looking literal anywhere (URL userinfo with a literal password, Slack webhooks, AWS keys)
@@ -263,7 +267,9 @@ def test_dockerfile_base_image_and_pins_match_the_lockfile() -> None:
     assert "pip install --no-cache-dir -r requirements.lock" in run
     assert "--no-deps ." in run, "the package must be installed without re-resolving its dependencies"
     for name, version in re.findall(r"([A-Za-z0-9][A-Za-z0-9_.\[\]-]*)==([^\s\"']+)", run):
-        assert pins.get(_canonical(name)) == version, f"Dockerfile pins {name}=={version}, lock has {pins.get(_canonical(name))}"
+        assert pins.get(_canonical(name)) == version, (
+            f"Dockerfile pins {name}=={version}, lock has {pins.get(_canonical(name))}"
+        )
     for copied in re.findall(r"^COPY\s+(?:--\S+\s+)*(\S+)", text, flags=re.M):
         assert (ROOT / copied).exists(), f"Dockerfile copies {copied}, which does not exist"
     env = dict(re.findall(r"(MLCYCLE_[A-Z_]+|AIRFLOW__[A-Z_]+)=(\S+)", text))

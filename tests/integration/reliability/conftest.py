@@ -113,8 +113,14 @@ def sandbox(s3_server: S3Server) -> Iterator[Sandbox]:
     smtp_extra = {"disable_ssl": True, "disable_tls": True, "from_email": "airflow@example.com"}
     env = {
         "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(
-            {"conn_type": "smtp", "host": smtp.host, "port": smtp.port, "login": "mlcycle",
-             "password": canary, "extra": smtp_extra}
+            {
+                "conn_type": "smtp",
+                "host": smtp.host,
+                "port": smtp.port,
+                "login": "mlcycle",
+                "password": canary,
+                "extra": smtp_extra,
+            }
         ),
         "AIRFLOW_CONN_SLACK_DEFAULT": json.dumps(
             {"conn_type": "slackwebhook", "host": f"{slack.url}/services", "password": f"T000/B000/{canary}"}
@@ -122,8 +128,12 @@ def sandbox(s3_server: S3Server) -> Iterator[Sandbox]:
         # present in every task's environment, used by none: a secret that must not surface either
         "AIRFLOW_CONN_WAREHOUSE_DB": f"postgresql://etl:{canary}@127.0.0.1:5432/warehouse",
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(
-            {"conn_type": "aws", "login": s3_server.access_key, "password": canary,
-             "extra": {"region_name": s3_server.region, "endpoint_url": s3_server.endpoint_url}}
+            {
+                "conn_type": "aws",
+                "login": s3_server.access_key,
+                "password": canary,
+                "extra": {"region_name": s3_server.region, "endpoint_url": s3_server.endpoint_url},
+            }
         ),
         "AWS_ACCESS_KEY_ID": s3_server.access_key,
         "AWS_SECRET_ACCESS_KEY": canary,  # moto does not check signatures; boto3 signs every call with it

@@ -87,7 +87,12 @@ def training_case(name: str, frame: pd.DataFrame, root: Path) -> Case:
         return Case([path], f"rel/{name}/*.csv", "ingest", [str(path), "Expected 14 columns, got 15"])
     if name == "unreadable_path":
         path = folder / "never_landed.parquet"
-        return Case([], f"rel/{name}/never_landed.parquet", "ingest", [f"{path}: no such file or directory (data.source)"])
+        return Case(
+            [],
+            f"rel/{name}/never_landed.parquet",
+            "ingest",
+            [f"{path}: no such file or directory (data.source)"],
+        )
     if name == "renamed_column":
         _write(frame.rename(columns={"tenure_months": "tenure_mnths"}), part)
         return Case([part], rel, "ingest", [str(part), "['tenure_months']", "did you mean 'tenure_mnths'?"])
@@ -105,14 +110,18 @@ def training_case(name: str, frame: pd.DataFrame, root: Path) -> Case:
         nulls = int(frame.loc[in_window(frame), NULL_COLUMN].isna().sum())
         _write(frame, part)
         return Case(
-            [part], rel, "check_data",
+            [part],
+            rel,
+            "check_data",
             ["expect_column_values_to_not_be_null", f"'{NULL_COLUMN}'", f"{nulls} unexpected values"],
         )
     if name == "sentinel_minus_one":
         frame.loc[_in_window_rows(frame, 17), "support_calls"] = -1
         _write(frame, part)
         return Case(
-            [part], rel, "check_data",
+            [part],
+            rel,
+            "check_data",
             ["expect_column_values_to_be_between", "'support_calls'", "17 unexpected values"],
         )
     if name == "zero_rows":
@@ -128,7 +137,9 @@ def training_case(name: str, frame: pd.DataFrame, root: Path) -> Case:
         frame = pd.concat([frame, frame.loc[rows]], ignore_index=True)
         _write(frame, part)
         return Case(
-            [part], rel, "check_data",
+            [part],
+            rel,
+            "check_data",
             ["expect_column_values_to_be_unique", "'customer_id'", "18 unexpected values"],
         )
     if name == "single_class_target":
@@ -181,7 +192,12 @@ def _sha256(data: bytes) -> str:
 
 @pytest.mark.parametrize("name", TRAINING_CASES)
 def test_bad_training_input_fails_clearly_and_moves_nothing(
-    name: str, champion, sandbox: Sandbox, base_frame: pd.DataFrame, data_root: Path, pipeline: Callable[..., str]
+    name: str,
+    champion,
+    sandbox: Sandbox,
+    base_frame: pd.DataFrame,
+    data_root: Path,
+    pipeline: Callable[..., str],
 ) -> None:
     case = training_case(name, base_frame, data_root)
     pipe = pipeline(f"rel_{name}", case.source)
@@ -201,7 +217,10 @@ def test_bad_training_input_fails_clearly_and_moves_nothing(
         assert snapshots == [] and "ingest" not in s.records, snapshots
     else:  # the snapshot that was checked is published whole, under its own content hash
         [key] = snapshots
-        assert key == s.records["ingest"]["key"] and _sha256(store.read_bytes(key)) == s.records["ingest"]["sha256"]
+        assert (
+            key == s.records["ingest"]["key"]
+            and _sha256(store.read_bytes(key)) == s.records["ingest"]["sha256"]
+        )
         assert EXTRA_COLUMN not in s.records["ingest"]["columns"]
     assert "promotion" not in s.records
     if case.task == "check_data":
@@ -218,11 +237,14 @@ def test_the_champion_run_ignores_an_extra_column_and_passes_nulls_exactly_at_mo
     assert EXTRA_COLUMN not in snap["columns"] and "tenure_months" in snap["columns"]
     assert snap["rows"] % 20 == 0
     report = json.loads(
-        open_store(sandbox.artifact_root).read_bytes(record_key(champion.dag_id, champion.run_id, "data_checks.json"))
+        open_store(sandbox.artifact_root).read_bytes(
+            record_key(champion.dag_id, champion.run_id, "data_checks.json")
+        )
     )
     assert report["summary"]["success"] is True
     [nulls] = [
-        r for r in report["great_expectations"]["results"]
+        r
+        for r in report["great_expectations"]["results"]
         if r["expectation_config"]["type"] == "expect_column_values_to_not_be_null"
         and r["expectation_config"]["kwargs"]["column"] == NULL_COLUMN
     ]
@@ -265,11 +287,15 @@ def monitor_case(name: str, frame: pd.DataFrame, root: Path) -> Case:
     part = root / "rel" / f"mon_{name}" / "part.parquet"
     rel = f"rel/mon_{name}/*.parquet"
     if name == "truncated_parquet":
-        return Case([_truncated(window, part)], rel, "load_window", [str(part), "not a readable parquet file"])
+        return Case(
+            [_truncated(window, part)], rel, "load_window", [str(part), "not a readable parquet file"]
+        )
     if name == "retyped_column":
         window["monthly_charges"] = window["monthly_charges"].map(lambda v: f"${v:.2f}")
         _write(window, part)
-        return Case([part], rel, "load_window", [str(part), "'monthly_charges' (data.features.numeric)", "'$"])
+        return Case(
+            [part], rel, "load_window", [str(part), "'monthly_charges' (data.features.numeric)", "'$"]
+        )
     if name == "unseen_label":
         window.loc[window.index[:11], "churned"] = 2
         _write(window, part)
@@ -279,7 +305,12 @@ def monitor_case(name: str, frame: pd.DataFrame, root: Path) -> Case:
 
 @pytest.mark.parametrize("name", ["truncated_parquet", "retyped_column", "unseen_label"])
 def test_bad_window_fails_the_monitor_clearly_and_publishes_nothing(
-    name: str, champion, sandbox: Sandbox, base_frame: pd.DataFrame, data_root: Path, pipeline: Callable[..., str]
+    name: str,
+    champion,
+    sandbox: Sandbox,
+    base_frame: pd.DataFrame,
+    data_root: Path,
+    pipeline: Callable[..., str],
 ) -> None:
     case = monitor_case(name, base_frame, data_root)
     pipe = pipeline(

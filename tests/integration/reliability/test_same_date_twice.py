@@ -1,10 +1,10 @@
 """The same logical date triggered twice, concurrently, in two processes (issue 6, scenario 15).
 
-Two processes, each a ``dag.test()`` of the training DAG, start together for one data window on a model with no champion yet, sharing the Airflow metadata DB, the MLflow registry
-and the S3 artifact store. Whichever order they reach each step in: one snapshot (content-addressed),
-both versions registered, exactly one alias move. The loser either finds the winner's champion trained
-on the very same snapshot and config (not promoted again) or loses the compare-and-set (a failed run,
-notified once).
+Two processes, each a ``dag.test()`` of the training DAG, start together for one data window on a model with
+no champion yet, sharing the Airflow metadata DB, the MLflow registry and the S3 artifact store. Whichever
+order they reach each step in: one snapshot (content-addressed), both versions registered, exactly one alias
+move. The loser either finds the winner's champion trained on the very same snapshot and config (not
+promoted again) or loses the compare-and-set (a failed run, notified once).
 """
 
 from __future__ import annotations

@@ -54,7 +54,9 @@ def test_the_canary_secret_appears_nowhere(champion, sandbox: Sandbox, pipeline,
 
     with create_session() as session:
         xcoms = session.execute(text("SELECT dag_id, task_id, run_id, value FROM xcom")).all()
-        rendered = session.execute(text("SELECT dag_id, task_id, rendered_fields FROM rendered_task_instance_fields")).all()
+        rendered = session.execute(
+            text("SELECT dag_id, task_id, rendered_fields FROM rendered_task_instance_fields")
+        ).all()
         confs = session.execute(text("SELECT dag_id, run_id, conf FROM dag_run")).all()
     assert any(r[0] == "rel_champion__train" for r in xcoms), "no XCom of the champion's run to sweep"
     metadata = {f"xcom {r[0]}.{r[1]} {r[2]}": str(r[3]).encode() for r in xcoms}
@@ -85,9 +87,15 @@ def test_the_canary_secret_appears_nowhere(champion, sandbox: Sandbox, pipeline,
 
     # 4. published records, snapshots, model cards and reports in the S3 artifact store
     s3 = sandbox.s3.client()
-    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=sandbox.bucket) for o in page.get("Contents", [])]
+    keys = [
+        o["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=sandbox.bucket)
+        for o in page.get("Contents", [])
+    ]
     published = {k: s3.get_object(Bucket=sandbox.bucket, Key=k)["Body"].read() for k in keys}
-    assert any(k.endswith("model_card.md") for k in keys) and any(k.endswith("data_checks.json") for k in keys)
+    assert any(k.endswith("model_card.md") for k in keys) and any(
+        k.endswith("data_checks.json") for k in keys
+    )
     assert _found(canary, published) == []
 
     # 5. every email (headers and body) and every Slack body received

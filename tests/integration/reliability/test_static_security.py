@@ -18,7 +18,16 @@ NOSEC = re.compile(r"#\s*nosec\b(?P<rest>.*)$")
 
 def test_bandit_finds_nothing_in_src() -> None:
     out = subprocess.run(
-        [str(BANDIT), "-q", "-r", "src/", "-f", "custom", "--msg-template", "{relpath}:{line} {test_id} {msg}"],
+        [
+            str(BANDIT),
+            "-q",
+            "-r",
+            "src/",
+            "-f",
+            "custom",
+            "--msg-template",
+            "{relpath}:{line} {test_id} {msg}",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -123,7 +123,9 @@ def test_build_pipeline_fits_every_allow_listed_estimator(
 
 
 @pytest.mark.parametrize("estimator", ["HistGradientBoostingClassifier", "HistGradientBoostingRegressor"])
-def test_native_categorical_pools_rare_and_excess_categories(make_pipeline: PipelineFactory, estimator: str) -> None:
+def test_native_categorical_pools_rare_and_excess_categories(
+    make_pipeline: PipelineFactory, estimator: str
+) -> None:
     """A categorical with more categories than HistGradientBoosting's 255 bins still trains: rare ones
     (and those past the limit) are pooled; a category never seen in training is scored as missing."""
     pipe = _tiny_pipeline(make_pipeline, estimator)
@@ -140,8 +142,12 @@ def test_native_categorical_pools_rare_and_excess_categories(make_pipeline: Pipe
     assert model.predict(unseen).shape == (1,)
 
 
-@pytest.mark.parametrize("estimator", ["HistGradientBoostingClassifier", "LogisticRegression", "RandomForestRegressor"])
-def test_fit_pipeline_fits_the_same_model_as_pipeline_fit(make_pipeline: PipelineFactory, estimator: str) -> None:
+@pytest.mark.parametrize(
+    "estimator", ["HistGradientBoostingClassifier", "LogisticRegression", "RandomForestRegressor"]
+)
+def test_fit_pipeline_fits_the_same_model_as_pipeline_fit(
+    make_pipeline: PipelineFactory, estimator: str
+) -> None:
     pipe = _tiny_pipeline(make_pipeline, estimator, strategy="time")
     frame = _tiny_frame(400)
     frame["y"] = frame["y_class" if pipe.config.model.is_classification else "y_reg"]
@@ -370,10 +376,23 @@ def test_single_class_training_split_is_refused(
     frame["churned"] = 0
     with pytest.raises(TrainingError, match=r"target column 'churned' has a single class \(\[0\]\)"):
         snapshot = Snapshot(
-            uri="u", key="k", sha256="s", rows=200, columns={}, window_start=None, window_end="e", source="s",
+            uri="u",
+            key="k",
+            sha256="s",
+            rows=200,
+            columns={},
+            window_start=None,
+            window_end="e",
+            source="s",
             source_files=1,
         )
-        train_model(demo_pipeline, frame, snapshot, CTX, Tracking(mlflow_store.tracking_uri, mlflow_store.artifact_root))
+        train_model(
+            demo_pipeline,
+            frame,
+            snapshot,
+            CTX,
+            Tracking(mlflow_store.tracking_uri, mlflow_store.artifact_root),
+        )
 
 
 def test_run_context_tags_are_strings() -> None:
@@ -406,7 +425,9 @@ def test_time_split_orders_tz_aware_timestamps_as_instants() -> None:
     from mlcycle.core.features import sortable
 
     # the same instants in two zones, and a null: sorted by instant, null last, like the object sort
-    ts = pd.Series(pd.to_datetime(["2026-01-01T10:00Z", "2026-01-01T09:30Z", None, "2026-01-01T09:45Z"], utc=True))
+    ts = pd.Series(
+        pd.to_datetime(["2026-01-01T10:00Z", "2026-01-01T09:30Z", None, "2026-01-01T09:45Z"], utc=True)
+    )
     in_paris = ts.dt.tz_convert("Europe/Paris")
     for values in (ts, in_paris):
         key = sortable(values)

@@ -43,7 +43,9 @@ def saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     X, y = rng.normal(size=(60, 3)), np.arange(60) % 2
     model = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
     out = tmp_path_factory.mktemp("model") / "model"
-    mlflow.sklearn.save_model(model, str(out), serialization_format="skops", pip_requirements=["scikit-learn"])
+    mlflow.sklearn.save_model(
+        model, str(out), serialization_format="skops", pip_requirements=["scikit-learn"]
+    )
     return out
 
 
@@ -66,7 +68,9 @@ def test_untampered_model_verifies_and_loads(saved_model: Path, tmp_path: Path) 
     assert model.predict([[0.0, 0.0, 0.0]]).shape == (1,)
 
 
-def test_pickle_payload_in_place_of_the_model_file_is_refused_by_checksum(saved_model: Path, tmp_path: Path) -> None:
+def test_pickle_payload_in_place_of_the_model_file_is_refused_by_checksum(
+    saved_model: Path, tmp_path: Path
+) -> None:
     model_dir = _copy(saved_model, tmp_path)
     tags = checksum_tags(model_dir)
     marker = tmp_path / "pwned"
@@ -137,4 +141,6 @@ def test_missing_and_extra_files_are_named(saved_model: Path, tmp_path: Path) ->
     (model_dir / "sitecustomize.py").write_text("print('hi')\n")
     with pytest.raises(ModelIntegrityError) as info:
         verify_files(model_dir, tags, "model 'm' version 7")
-    assert "missing: ['conda.yaml']" in str(info.value) and "unexpected: ['sitecustomize.py']" in str(info.value)
+    assert "missing: ['conda.yaml']" in str(info.value) and "unexpected: ['sitecustomize.py']" in str(
+        info.value
+    )

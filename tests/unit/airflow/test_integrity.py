@@ -65,7 +65,11 @@ def test_every_yaml_yields_its_dags(parsed: dict) -> None:
         "churn_regression__train",
         "churn_regression__monitor",
         "untimed__train",
-        *(f"{name}__{kind}" for name in ("churn", "churn_regression", "untimed") for kind in ("rollback", "approve")),
+        *(
+            f"{name}__{kind}"
+            for name in ("churn", "churn_regression", "untimed")
+            for kind in ("rollback", "approve")
+        ),
     }
 
 
@@ -144,9 +148,19 @@ def test_worker_parse_builds_only_the_dags_of_the_task_being_run(
         (tmp_path / f"{name}.yaml").write_text(text)
     (tmp_path / "gamma.yaml").write_text(text.replace("max_depth: 6", "max_depth: 0"))  # invalid, not read
     monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "beta__monitor")
-    assert set(_probe(tmp_path)["dags"]) == {"beta__train", "beta__monitor", "beta__rollback", "beta__approve"}
+    assert set(_probe(tmp_path)["dags"]) == {
+        "beta__train",
+        "beta__monitor",
+        "beta__rollback",
+        "beta__approve",
+    }
     monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "beta__rollback")  # the manual DAGs too
-    assert set(_probe(tmp_path)["dags"]) == {"beta__train", "beta__monitor", "beta__rollback", "beta__approve"}
+    assert set(_probe(tmp_path)["dags"]) == {
+        "beta__train",
+        "beta__monitor",
+        "beta__rollback",
+        "beta__approve",
+    }
     # a DAG id no YAML matches: everything is loaded, and the invalid file still fails the parse
     monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "nope__train")
     env = {**os.environ, "MLCYCLE_CONFIG_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}

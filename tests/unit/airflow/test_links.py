@@ -19,7 +19,10 @@ def test_record_urls_encode_run_ids_like_the_ui_and_may_be_relative() -> None:
 
 def test_mlflow_urls_point_at_the_ui_routes() -> None:
     assert mlflow_run_url("http://mlflow:5000/", "3", "abc") == "http://mlflow:5000/#/experiments/3/runs/abc"
-    assert mlflow_model_version_url("http://m", "churn model", "7") == "http://m/#/models/churn%20model/versions/7"
+    assert (
+        mlflow_model_version_url("http://m", "churn model", "7")
+        == "http://m/#/models/churn%20model/versions/7"
+    )
 
 
 @pytest.mark.parametrize(
@@ -67,7 +70,10 @@ def test_mlflow_links_need_a_ui_url_and_the_tasks_result(monkeypatch: pytest.Mon
     run = {"experiment_id": "2", "run_id": "abc"}
     assert MlflowRunLink().get_link(None, ti_key=_RunningTask(run)) == "http://ui/#/experiments/2/runs/abc"  # type: ignore[arg-type]
     version = {"model_name": "churn", "version": "4"}
-    assert ModelVersionLink().get_link(None, ti_key=_RunningTask(version)) == "http://ui/#/models/churn/versions/4"  # type: ignore[arg-type]
+    assert (
+        ModelVersionLink().get_link(None, ti_key=_RunningTask(version))
+        == "http://ui/#/models/churn/versions/4"
+    )  # type: ignore[arg-type]
     assert MlflowRunLink().get_link(None, ti_key=_RunningTask(None)) == ""  # type: ignore[arg-type]
     assert ModelVersionLink().get_link(None, ti_key=_RunningTask(run)) == ""  # type: ignore[arg-type]
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////tmp/x.db")

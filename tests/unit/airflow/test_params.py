@@ -35,7 +35,11 @@ def test_every_param_has_a_description_and_a_valid_default(dag) -> None:
         ("force_promote", [True, False], ["yes", 1, None]),
         ("skip_promotion", [True, False], ["no", 0]),
         ("lookback_days", [None, 1, 365], [0, -5, 1.5, "30"]),
-        ("data_end", [None, "2026-04-01T00:00:00+00:00", "2026-04-01T00:00:00Z"], ["2026-04-01", "yesterday", 5]),
+        (
+            "data_end",
+            [None, "2026-04-01T00:00:00+00:00", "2026-04-01T00:00:00Z"],
+            ["2026-04-01", "yesterday", 5],
+        ),
     ],
 )
 def test_training_params_validate_types_ranges_and_formats(name: str, good: list, bad: list) -> None:

@@ -46,9 +46,15 @@ def test_without_the_section_tasks_keep_airflows_defaults() -> None:
 @pytest.mark.parametrize(
     ("yaml_text", "message"),
     [
-        ("execution: {heavy: {queue: 'gpu queue'}}", "execution.heavy.queue: 'gpu queue' is not a queue/pool name"),
+        (
+            "execution: {heavy: {queue: 'gpu queue'}}",
+            "execution.heavy.queue: 'gpu queue' is not a queue/pool name",
+        ),
         ("execution: {light: {pool_slots: 0}}", "execution.light.pool_slots: must be >= 1"),
-        ("execution: {heavy: {queues: training}}", "execution.heavy.queues: unknown key; did you mean 'queue'?"),
+        (
+            "execution: {heavy: {queues: training}}",
+            "execution.heavy.queues: unknown key; did you mean 'queue'?",
+        ),
     ],
 )
 def test_bad_execution_keys_name_the_key(yaml_text: str, message: str) -> None:

@@ -39,7 +39,9 @@ scalars = st.one_of(
     st.integers(min_value=-(10**30), max_value=10**30),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=30),
-    st.sampled_from(["", "~", "-1", "1e400", "0x1F", "2025-13-45", "!!", "{", "[", ":", "\u202e\u0000", "é😀"]),
+    st.sampled_from(
+        ["", "~", "-1", "1e400", "0x1F", "2025-13-45", "!!", "{", "[", ":", "\u202e\u0000", "é😀"]
+    ),
     st.dates(),
 )
 values = st.recursive(
@@ -122,7 +124,9 @@ def test_arbitrary_structures(doc: Any) -> None:
 @FUZZ
 @given(
     edits=st.lists(
-        st.tuples(st.integers(0, len(DEMO_TEXT)), st.integers(0, 8), st.text(max_size=8)), min_size=1, max_size=4
+        st.tuples(st.integers(0, len(DEMO_TEXT)), st.integers(0, 8), st.text(max_size=8)),
+        min_size=1,
+        max_size=4,
     )
 )
 def test_text_edits(edits: list[tuple[int, int, str]]) -> None:
@@ -156,7 +160,9 @@ def test_pathological_inputs() -> None:
 def test_yaml_construction_failures_are_config_errors() -> None:
     """PyYAML raises RecursionError/ValueError (not YAMLError) for these; the loader names the fix."""
     cases = {
-        DEMO_TEXT.replace("start_date: 2025-07-01", "start_date: 2025-02-30"): "day is out of range for month",
+        DEMO_TEXT.replace(
+            "start_date: 2025-07-01", "start_date: 2025-02-30"
+        ): "day is out of range for month",
         "retries: " + "9" * 5000 + "\n": "integer string conversion",
     }
     for text, fragment in cases.items():

@@ -206,7 +206,12 @@ def test_shadow_promotion_config() -> None:
     stamped = MINIMAL.replace("data:\n", "data:\n  timestamp_column: ts\n", 1)
     pipe = parse_pipeline(stamped + shadow, "config/pipelines/tiny.yaml")
     assert pipe.config.promotion.shadow_policy.windows == 4
-    assert parse_pipeline(stamped + "promotion: {mode: shadow}\n", "x.yaml").config.promotion.shadow_policy.windows == 3
+    assert (
+        parse_pipeline(
+            stamped + "promotion: {mode: shadow}\n", "x.yaml"
+        ).config.promotion.shadow_policy.windows
+        == 3
+    )
 
     err = _error(stamped + "promotion: {mode: shadow, shadow: {windows: 2, min_labeled_windows: 3}}\n")
     assert "promotion.shadow: " in err and "min_labeled_windows (3) cannot exceed windows (2)" in err

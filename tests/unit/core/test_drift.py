@@ -60,6 +60,8 @@ def evidently_tests() -> SimpleNamespace:
 
 # --- profiles -------------------------------------------------------------------------------------
 
+VALUE_DRIFT = "evidently:metric_v2:ValueDrift"
+
 
 def test_numeric_profile_excludes_nulls_and_infinities() -> None:
     values = pd.Series([3.0, 1.0, np.inf, 2.0, np.nan, -np.inf, None, 2.0])
@@ -486,9 +488,9 @@ def test_evidently_report_verdicts_agree_with_dataset_drift(
 def test_evidently_verdicts_ignores_other_columns_and_missing_metrics() -> None:
     report = {
         "tests": [
-            {"metric_config": {"params": {"type": "evidently:metric_v2:ValueDrift", "column": "a"}}, "status": "FAIL"},
-            {"metric_config": {"params": {"type": "evidently:metric_v2:ValueDrift", "column": "z"}}, "status": "FAIL"},
-            {"metric_config": {"params": {"type": "evidently:metric_v2:ValueDrift", "column": "b"}}, "status": "SUCCESS"},
+            {"metric_config": {"params": {"type": VALUE_DRIFT, "column": "a"}}, "status": "FAIL"},
+            {"metric_config": {"params": {"type": VALUE_DRIFT, "column": "z"}}, "status": "FAIL"},
+            {"metric_config": {"params": {"type": VALUE_DRIFT, "column": "b"}}, "status": "SUCCESS"},
             {"metric_config": {"params": {"type": "evidently:metric_v2:DriftedColumnsCount"}}, "status": "FAIL"},
         ],
         "metrics": [],
@@ -593,7 +595,12 @@ def test_sample_returns_a_small_frame_unchanged(rows: int) -> None:
 
 @pytest.mark.parametrize(
     "values",
-    [[1.0], [0.0, -0.0, 0.0, 2.0], [3.0, 1.0, 1.0, 2.0, 3.0, 3.0], list(np.random.default_rng(4).integers(0, 7, 500) / 2)],
+    [
+        [1.0],
+        [0.0, -0.0, 0.0, 2.0],
+        [3.0, 1.0, 1.0, 2.0, 3.0, 3.0],
+        list(np.random.default_rng(4).integers(0, 7, 500) / 2),
+    ],
 )
 def test_sorted_unique_matches_numpy_unique(values: list[float]) -> None:
     from mlcycle.core.drift import _sorted_unique

@@ -23,7 +23,11 @@ EVALUATION = {
         {"column": "region", "value": "north", "rows": 12, "skipped": "too small"},
     ],
 }
-DECISION = {"verdict": "passed", "forced": True, "reasons": ["forced by the run's force_promote param despite:"]}
+DECISION = {
+    "verdict": "passed",
+    "forced": True,
+    "reasons": ["forced by the run's force_promote param despite:"],
+}
 
 
 def _card(pipe: Pipeline) -> str:
@@ -32,7 +36,9 @@ def _card(pipe: Pipeline) -> str:
 
 def test_card_has_every_section_from_the_evidence(demo_pipeline: Pipeline) -> None:
     cfg = demo_pipeline.config.model_copy(
-        update={"model_card": ModelCardConfig(intended_use="Retention offers.", known_limitations=["No B2B."])}
+        update={
+            "model_card": ModelCardConfig(intended_use="Retention offers.", known_limitations=["No B2B."])
+        }
     )
     card = _card(demo_pipeline.model_copy(update={"config": cfg}))
     assert card.startswith("# Model card: churn v5")
@@ -56,7 +62,9 @@ def _gated(pipe: Pipeline) -> Pipeline:
     ev = pipe.config.evaluation.model_copy(
         update={
             "slice_gate": SliceGateConfig(max_regression=0.05),
-            "fairness": FairnessConfig(sensitive="region", metric="recall_difference", threshold=0.1, gate=True),
+            "fairness": FairnessConfig(
+                sensitive="region", metric="recall_difference", threshold=0.1, gate=True
+            ),
         }
     )
     return pipe.model_copy(update={"config": pipe.config.model_copy(update={"evaluation": ev})})
@@ -66,33 +74,68 @@ HOSTILE = "<script>alert(1)</script>[x](javascript:alert(1))|"
 GATED_EVALUATION = {
     **EVALUATION,
     "slices": [
-        {"column": "plan", "value": "premium", "rows": 300, "metrics": {"roc_auc": 0.61},
-         "champion_metrics": {"roc_auc": 0.74}},
+        {
+            "column": "plan",
+            "value": "premium",
+            "rows": 300,
+            "metrics": {"roc_auc": 0.61},
+            "champion_metrics": {"roc_auc": 0.74},
+        },
         {"column": "plan", "value": HOSTILE, "rows": 12, "skipped": "too small"},
     ],
     "fairness": {
-        "sensitive": "region", "metric": "recall_difference", "value": 0.2, "champion_value": 0.05,
+        "sensitive": "region",
+        "metric": "recall_difference",
+        "value": 0.2,
+        "champion_value": 0.05,
         "groups": [
-            {"value": "west", "rows": 400, "positives": 80, "positive_rate": 0.2, "recall": 0.4,
-             "false_positive_rate": 0.1},
+            {
+                "value": "west",
+                "rows": 400,
+                "positives": 80,
+                "positive_rate": 0.2,
+                "recall": 0.4,
+                "false_positive_rate": 0.1,
+            },
             {"value": "north", "rows": 20, "positives": 3, "skipped": "too small (< 50 rows)"},
         ],
     },
 }
 GATED_DECISION = {
     "verdict": "rejected",
-    "reasons": ["slice plan=premium: roc_auc 0.6100 vs champion v4 0.7400 (-0.1300, more than the 0.05 allowed)"],
-    "slices": [
-        {"column": "plan", "value": "premium", "rows": 300, "status": "failed",
-         "reasons": ["slice plan=premium: roc_auc 0.6100 vs champion v4 0.7400 (-0.1300, more than the 0.05 allowed)"]},
-        {"column": "plan", "value": HOSTILE, "rows": 12, "status": "skipped", "reasons": [f"slice plan={HOSTILE}: skipped"]},
+    "reasons": [
+        "slice plan=premium: roc_auc 0.6100 vs champion v4 0.7400 (-0.1300, more than the 0.05 allowed)"
     ],
-    "fairness": {"status": "failed", "gated": True, "reason": "fairness recall_difference across region = 0.2000 exceeds"},
+    "slices": [
+        {
+            "column": "plan",
+            "value": "premium",
+            "rows": 300,
+            "status": "failed",
+            "reasons": [
+                "slice plan=premium: roc_auc 0.6100 vs champion v4 0.7400 (-0.1300, more than the 0.05 allowed)"
+            ],
+        },
+        {
+            "column": "plan",
+            "value": HOSTILE,
+            "rows": 12,
+            "status": "skipped",
+            "reasons": [f"slice plan={HOSTILE}: skipped"],
+        },
+    ],
+    "fairness": {
+        "status": "failed",
+        "gated": True,
+        "reason": "fairness recall_difference across region = 0.2000 exceeds",
+    },
 }
 
 
 def test_card_shows_slice_gate_fairness_and_champion_comparison(demo_pipeline: Pipeline) -> None:
-    card = render_model_card(_gated(demo_pipeline), "5", SNAPSHOT, CHECKS, GATED_EVALUATION, GATED_DECISION, {})
+    card = render_model_card(
+        _gated(demo_pipeline), "5", SNAPSHOT, CHECKS, GATED_EVALUATION, GATED_DECISION, {}
+    )
     assert "| plan = premium | 300 | roc_auc=0.6100 | roc_auc=0.7400 | failed |" in card
     assert "| roc_auc | 0.7712 | 0.7601 | +0.0111 |" in card  # champion comparison, metric by metric
     assert "- **failed** slice plan=premium: roc_auc 0.6100 vs champion v4 0.7400" in card
@@ -104,7 +147,9 @@ def test_card_shows_slice_gate_fairness_and_champion_comparison(demo_pipeline: P
 
 
 def test_html_card_escapes_every_data_value(demo_pipeline: Pipeline) -> None:
-    card = render_model_card(_gated(demo_pipeline), "5", SNAPSHOT, CHECKS, GATED_EVALUATION, GATED_DECISION, {})
+    card = render_model_card(
+        _gated(demo_pipeline), "5", SNAPSHOT, CHECKS, GATED_EVALUATION, GATED_DECISION, {}
+    )
     page = render_model_card_html(card, "Model card: <churn> v5")
     assert page.startswith("<!doctype html>") and "<title>Model card: &lt;churn&gt; v5</title>" in page
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -116,7 +161,9 @@ def test_html_card_escapes_every_data_value(demo_pipeline: Pipeline) -> None:
 
 def test_card_without_gates_says_they_are_not_configured(demo_pipeline: Pipeline) -> None:
     plain = demo_pipeline.config.evaluation.model_copy(update={"slice_gate": None, "fairness": None})
-    pipe = demo_pipeline.model_copy(update={"config": demo_pipeline.config.model_copy(update={"evaluation": plain})})
+    pipe = demo_pipeline.model_copy(
+        update={"config": demo_pipeline.config.model_copy(update={"evaluation": plain})}
+    )
     card = _card(pipe)
     assert "Not configured: per-slice metrics are reported, not gated" in card
     assert "## Fairness\n\nNot configured" in card

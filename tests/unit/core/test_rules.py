@@ -54,20 +54,41 @@ def test_numeric_conditions_and_nulls(op: str, value: object, expected: list[boo
 
 def test_categorical_conditions() -> None:
     assert condition_mask(FRAME, {"column": "plan", "op": "eq", "value": "basic"}).tolist() == [
-        True, False, False, True, False
+        True,
+        False,
+        False,
+        True,
+        False,
     ]
     assert condition_mask(FRAME, {"column": "plan", "op": "ne", "value": "basic"}).tolist() == [
-        False, True, False, False, True
+        False,
+        True,
+        False,
+        False,
+        True,
     ]
-    assert condition_mask(FRAME, {"column": "plan", "op": "in", "value": ["premium", "standard"]}).tolist() == [
-        False, True, False, False, True
+    assert condition_mask(
+        FRAME, {"column": "plan", "op": "in", "value": ["premium", "standard"]}
+    ).tolist() == [False, True, False, False, True]
+    assert condition_mask(FRAME, {"column": "plan", "op": "is_null"}).tolist() == [
+        False,
+        False,
+        True,
+        False,
+        False,
     ]
-    assert condition_mask(FRAME, {"column": "plan", "op": "is_null"}).tolist() == [False, False, True, False, False]
 
 
 def test_first_matching_rule_wins_and_all_conditions_must_hold() -> None:
     rules = [
-        {"name": "neg_basic", "when": [{"column": "amount", "op": "lt", "value": 0}, {"column": "plan", "op": "eq", "value": "basic"}], "then": "review"},
+        {
+            "name": "neg_basic",
+            "when": [
+                {"column": "amount", "op": "lt", "value": 0},
+                {"column": "plan", "op": "eq", "value": "basic"},
+            ],
+            "then": "review",
+        },
         {"name": "basic", "when": [{"column": "plan", "op": "eq", "value": "basic"}], "then": "basic_rule"},
         {"name": "big", "when": [{"column": "amount", "op": "ge", "value": 0}], "then": 9},
     ]
@@ -99,7 +120,9 @@ def test_majority_fallback_fitted_on_training_labels(make_pipeline: PipelineFact
 def test_mean_and_rules_fallbacks(make_pipeline: PipelineFactory) -> None:
     mean = fit_fallback(make_pipeline(REGRESSOR), pd.Series([1.0, 2.0, 6.0]))
     assert FallbackModel(mean).predict(FRAME).tolist() == [3.0] * 5
-    rules = CLASSIFIER + """
+    rules = (
+        CLASSIFIER
+        + """
 fallback:
   kind: rules
   rules:
@@ -107,6 +130,7 @@ fallback:
       then: 1
   default: 0
 """
+    )
     spec = fit_fallback(make_pipeline(rules), pd.Series([0, 1, 0]))
     model = FallbackModel(spec)
     assert model.predict(FRAME).tolist() == [1, 0, 0, 0, 0]
@@ -118,10 +142,14 @@ fallback:
 def test_champion_health_check() -> None:
     ok = {"prediction": np.array([0, 1]), "probability": np.array([0.2, 0.9])}
     assert champion_problem("binary_classification", ok, 2, [0, 1]) is None
-    assert "returned 2 predictions for 3 rows" in str(champion_problem("binary_classification", ok, 3, [0, 1]))
+    assert "returned 2 predictions for 3 rows" in str(
+        champion_problem("binary_classification", ok, 3, [0, 1])
+    )
     nan = {"prediction": np.array([0, 1]), "probability": np.array([math.nan, 1.5])}
     assert "2 of 2 probabilities" in str(champion_problem("binary_classification", nan, 2, [0, 1]))
     alien = {"prediction": np.array([0, 7]), "probability": np.array([0.1, 0.9])}
-    assert "outside the training label set" in str(champion_problem("binary_classification", alien, 2, [0, 1]))
+    assert "outside the training label set" in str(
+        champion_problem("binary_classification", alien, 2, [0, 1])
+    )
     inf = {"prediction": np.array([1.0, math.inf])}
     assert "1 of 2 predictions are not finite" in str(champion_problem("regression", inf, 2, None))

@@ -41,7 +41,9 @@ def test_setting_caps_openmp_inside_the_block_only(monkeypatch: pytest.MonkeyPat
 @pytest.mark.parametrize("raw", ["0", "two", "-1", "1.5"])
 def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
     monkeypatch.setenv("MLCYCLE_THREADS", raw)
-    with pytest.raises(ConfigError, match=r"environment variable MLCYCLE_THREADS: must be a whole number >= 1"):
+    with pytest.raises(
+        ConfigError, match=r"environment variable MLCYCLE_THREADS: must be a whole number >= 1"
+    ):
         configured_threads()
 
 

@@ -1,4 +1,1 @@
 """Pure decisions: promotion, monitoring and shadow verdicts. The side effects live in steps/ and ops/."""
-
-
-

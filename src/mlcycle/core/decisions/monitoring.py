@@ -12,6 +12,7 @@ from mlcycle.core.decisions.promotion import TOLERANCE, _usable, improvement
 
 NO_DRIFT, DRIFT, DEGRADED = "no_drift", "drift", "degraded"
 
+
 @dataclass(frozen=True)
 class DriftVerdict:
     """What a monitoring window shows: ``no_drift``, ``drift`` or ``degraded``, and why."""
@@ -21,6 +22,7 @@ class DriftVerdict:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
 
 def decide_drift(
     drift: dict[str, Any],
@@ -75,6 +77,7 @@ def decide_drift(
         return DriftVerdict(DRIFT, tuple(drifted + fine))
     return DriftVerdict(NO_DRIFT, tuple(fine))
 
+
 @dataclass(frozen=True)
 class GuardState:
     """What the retrain guard needs to know, gathered by the caller.
@@ -87,6 +90,7 @@ class GuardState:
     last_alert_at: datetime | None = None
     active_training_runs: int = 0
 
+
 @dataclass(frozen=True)
 class Action:
     alert: bool
@@ -96,9 +100,11 @@ class Action:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+
 PARAM_ALLOWS_RETRAIN = (
     "retrain: allowed by the run's allow_retrain param (overrides monitoring.retrain.enabled and on_backfill)"
 )
+
 
 def decide_action(
     status: str,
@@ -112,9 +118,10 @@ def decide_action(
 ) -> Action:
     """Alert and/or retrain for this window's verdict, guarded against storms.
 
-    One alert per cooldown (none for a backfill that may not act); a retrain only when the policy (or the run's ``allow_retrain`` param)
-    allows it, N of the last M windows drifted, no training run is queued or running, the cooldown
-    since the last retrain has passed, and, for a backfill, ``retrain.on_backfill`` or the param.
+    One alert per cooldown (none for a backfill that may not act); a retrain only when the policy (or the
+    run's ``allow_retrain`` param) allows it, N of the last M windows drifted, no training run is queued or
+    running, the cooldown since the last retrain has passed, and, for a backfill, ``retrain.on_backfill`` or
+    the param.
     """
     if status == NO_DRIFT:
         return Action(False, False, ("no drift: nothing to do",))

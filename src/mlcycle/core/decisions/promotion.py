@@ -16,6 +16,7 @@ TOLERANCE = 1e-9
 
 PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
 
+
 @dataclass(frozen=True)
 class ChampionScore:
     """The current champion as scored on the candidate's holdout (or why it could not be)."""
@@ -25,6 +26,7 @@ class ChampionScore:
     error: str | None = None
     # the champion was trained on this very snapshot with this very config (a re-run of one date)
     same_inputs: bool = False
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -45,12 +47,15 @@ class Decision:
         out["verdict"] = self.verdict
         return out
 
+
 def _usable(value: float | None) -> bool:
     return value is not None and not math.isnan(value)
+
 
 def improvement(metric: str, candidate: float, champion: float) -> float:
     """How much better the candidate is (positive) or worse (negative), whatever the direction."""
     return champion - candidate if metric in LOWER_IS_BETTER else candidate - champion
+
 
 def decide_promotion(
     candidate: dict[str, float | None],
@@ -114,8 +119,12 @@ def decide_promotion(
         passes.append(_slice_summary(checks, champion, policy))
         # with nothing to compare, per-slice "nothing to check" lines would only repeat the summary
         idle = champion is None and not (policy.slice_gate and policy.slice_gate.thresholds)
-        passes += [r for c in checks if c.status == SKIPPED and not (idle and c.rows >= policy.min_slice_size)
-                   for r in c.reasons]
+        passes += [
+            r
+            for c in checks
+            if c.status == SKIPPED and not (idle and c.rows >= policy.min_slice_size)
+            for r in c.reasons
+        ]
     fair = decide_fairness(fairness, policy.fairness) if policy.fairness is not None else None
     if fair is not None:
         (failures if fair.status == FAILED and fair.gated else passes).append(fair.reason)
@@ -135,6 +144,7 @@ def decide_promotion(
         )
     return Decision(not failures, tuple(failures + passes), version, **detail)
 
+
 @dataclass(frozen=True)
 class SliceCheck:
     """One slice's gate outcome: ``passed``, ``failed`` or ``skipped`` (never checked), and why
@@ -150,8 +160,10 @@ class SliceCheck:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+
 def _bound_met(metric: str, value: float, bound: float) -> bool:
     return value <= bound if metric in LOWER_IS_BETTER else value >= bound
+
 
 def decide_slices(
     slices: list[dict[str, Any]], champion: ChampionScore | None, policy: EvaluationConfig
@@ -175,7 +187,9 @@ def decide_slices(
             value = cand.get(metric)
             op = "<=" if metric in LOWER_IS_BETTER else ">="
             if not _usable(value):
-                fails.append(f"{name}: {metric} could not be computed on its {rows} rows (floor {op} {bound})")
+                fails.append(
+                    f"{name}: {metric} could not be computed on its {rows} rows (floor {op} {bound})"
+                )
             elif _bound_met(metric, value, bound):  # type: ignore[arg-type]
                 notes.append(f"{name}: {metric} {value:.4f} meets floor {op} {bound}")
             else:
@@ -209,6 +223,7 @@ def decide_slices(
         out.append(SliceCheck(row["column"], row["value"], rows, status, tuple(fails + notes), tuple(fails)))
     return tuple(out)
 
+
 def _slice_summary(
     checks: tuple[SliceCheck, ...], champion: ChampionScore | None, policy: EvaluationConfig
 ) -> str:
@@ -223,6 +238,7 @@ def _slice_summary(
         + ("; no champion yet, so only slice floors apply" if champion is None else "")
     )
 
+
 @dataclass(frozen=True)
 class FairnessCheck:
     status: str  # passed | failed | skipped (not computable)
@@ -231,6 +247,7 @@ class FairnessCheck:
 
     def to_dict(self) -> dict[str, Any]:
         return {"status": self.status, "gated": self.gated, "reason": self.reason}
+
 
 def decide_fairness(report: dict[str, Any] | None, cfg: FairnessConfig) -> FairnessCheck:
     """The candidate's fairness figure against ``evaluation.fairness.threshold``; a failure blocks only

@@ -11,6 +11,7 @@ from mlcycle.core.decisions.promotion import TOLERANCE, _usable, improvement
 
 PENDING, PROMOTE, REJECT = "pending", "promote", "reject"
 
+
 @dataclass(frozen=True)
 class ShadowWindow:
     """One monitoring window scored by the champion and by the challenger in shadow.
@@ -28,6 +29,7 @@ class ShadowWindow:
     def labeled(self) -> bool:
         return _usable(self.champion) and _usable(self.challenger)
 
+
 @dataclass(frozen=True)
 class ShadowVerdict:
     """``pending`` (keep scoring), ``promote`` or ``reject``, with the running comparison."""
@@ -40,6 +42,7 @@ class ShadowVerdict:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
 
 def decide_shadow(
     windows: Sequence[ShadowWindow],
@@ -72,10 +75,11 @@ def decide_shadow(
                 f"champion v{w.champion_version} {w.champion:.4f} (gain {gain:+.4f})"
             )
         else:
-            lines.append(f"window {w.window_key}: no usable labels (counts toward {policy.windows}, not the verdict)")
-    running = (
-        f"{len(counted)} of {policy.windows} window(s) scored, {len(labeled)} labeled"
-        + (f", mean {primary_metric} gain {mean_gain:+.4f}, worse on {worse}" if mean_gain is not None else "")
+            lines.append(
+                f"window {w.window_key}: no usable labels (counts toward {policy.windows}, not the verdict)"
+            )
+    running = f"{len(counted)} of {policy.windows} window(s) scored, {len(labeled)} labeled" + (
+        f", mean {primary_metric} gain {mean_gain:+.4f}, worse on {worse}" if mean_gain is not None else ""
     )
 
     def verdict(outcome: str, *head: str) -> ShadowVerdict:

@@ -1,4 +1,1 @@
 """The monitoring DAG's steps: window, score, drift, decide and act, shadow."""
-
-
-

@@ -46,6 +46,7 @@ def decide(env: Env, drift: DriftResult, scored: Scored) -> WindowVerdict:
     log.info("verdict %s:\n  %s", verdict.status, "\n  ".join(verdict.reasons))
     return record
 
+
 def act(
     env: Env,
     decision: WindowVerdict,
@@ -96,7 +97,9 @@ def act(
     if action.alert:
         failures = send_alert(alert_text(pipe, decision.to_xcom(), report_link))
         record["alert_failures"] = failures
-        ledger.record_event("alert", {**run, "window_key": decision.window_key, "status": decision.status}, now)
+        ledger.record_event(
+            "alert", {**run, "window_key": decision.window_key, "status": decision.status}, now
+        )
     if action.retrain:
         record["retrain_dag_id"] = pipe.train_dag_id
         record["retrain_logical_date"] = decision.window_end

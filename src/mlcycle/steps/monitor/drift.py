@@ -104,6 +104,7 @@ def detect_drift(env: Env, window: Window, scored: Scored) -> DriftResult:
     )
     return result
 
+
 def _log_monitoring_run(
     env: Env, record: dict[str, Any], html: Any, report: dict[str, Any], scored: Scored
 ) -> str:

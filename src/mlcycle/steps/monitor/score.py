@@ -35,9 +35,8 @@ log = logging.getLogger(__name__)
 class NoChampionError(MlcycleError):
     """The model has no champion to monitor yet."""
 
-def score(
-    env: Env, window: Window, notify: Callable[[str], dict[str, str]] | None = None
-) -> Scored:
+
+def score(env: Env, window: Window, notify: Callable[[str], dict[str, str]] | None = None) -> Scored:
     """Batch-score the window with the champion (or, when it cannot serve, its fallback), apply the
     postprocess rules stored with it; publish a predictions table; measure quality on labels.
 
@@ -135,6 +134,7 @@ def score(
     )
     return scored
 
+
 @dataclass(frozen=True)
 class Served:
     """What scored the window: the champion, or its fallback and why."""
@@ -153,6 +153,7 @@ class Served:
             "reason": self.problem,
             "unusable": self.fallback_problem,
         }
+
 
 def serve(env: Env, champion: Any, tags: dict[str, str], X: pd.DataFrame) -> Served:
     """Run the champion on ``X`` if it loads verified and passes the health check, else its fallback."""
@@ -191,6 +192,7 @@ def serve(env: Env, champion: Any, tags: dict[str, str], X: pd.DataFrame) -> Ser
     log.warning("SERVING THE FALLBACK (%s) instead of %s: %s", fallback.kind, label, problem)
     return Served(FALLBACK, fallback, predict(pipe, fallback, X), problem, fallback.kind)
 
+
 def stored_rules(champion: Any, tags: dict[str, str]) -> tuple[list[dict[str, Any]], str | None]:
     """The postprocess rules registered with the champion (not today's YAML), verified."""
     from mlcycle.adapters.model_files import load_verified_json
@@ -200,6 +202,7 @@ def stored_rules(champion: Any, tags: dict[str, str]) -> tuple[list[dict[str, An
         return [], None  # registered before rules were stored with versions
     label = f"model {champion.name!r} version {champion.version}"
     return list(load_verified_json(champion.run_id, Artifact.RULES, sha, label)), sha
+
 
 def _announce_fallback(
     env: Env,
@@ -212,7 +215,10 @@ def _announce_fallback(
     pipe = env.pipe
     notes = pipe.config.notifications
     if not (notify and "failure" in notes.events and (notes.slack_conn_id or notes.email)):
-        return {"sent": False, "why": "no failure channel configured (notifications.events, slack_conn_id, email)"}
+        return {
+            "sent": False,
+            "why": "no failure channel configured (notifications.events, slack_conn_id, email)",
+        }
     text = "\n".join(
         [
             f":rotating_light: mlcycle pipeline *{pipe.name}*: window {window.window_start} .. "
@@ -224,6 +230,7 @@ def _announce_fallback(
         ]
     )
     return {"sent": True, "failures": notify(text)}
+
 
 def window_quality(
     env: Env, window: Window, frame: pd.DataFrame, model: Any, X: pd.DataFrame
@@ -242,6 +249,7 @@ def window_quality(
     y = frame.loc[labelled, label]
     y = y if pipe.config.model.is_classification else y.astype("float64")
     return {"rows": count, "label_column": label, "metrics": compute_metrics(pipe, model, X.loc[labelled], y)}
+
 
 def publish_parquet(env: Env, table: Any, key: str) -> str:
 

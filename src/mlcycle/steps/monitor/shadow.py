@@ -28,8 +28,6 @@ from mlcycle.steps.monitor.score import publish_parquet, window_quality
 log = logging.getLogger(__name__)
 
 
-
-
 def shadow_challenger(registry: MlflowRegistry) -> tuple[VersionRef, dict[str, str]] | None:
     """The challenger, with its tags, if it is in shadow (a manual-mode challenger is not)."""
     ref = registry.get_alias(CHALLENGER)
@@ -38,13 +36,18 @@ def shadow_challenger(registry: MlflowRegistry) -> tuple[VersionRef, dict[str, s
     tags = registry.version_tags(ref.version)
     return (ref, tags) if tags.get(Tag.PROMOTION) == SHADOW_RUNNING else None
 
+
 def shadow_windows(tags: dict[str, str]) -> list[dict[str, Any]]:
     """The windows recorded on a version in shadow, in the order they were scored."""
     records = [json.loads(v) for k, v in tags.items() if k.startswith(Tag.SHADOW_WINDOW_PREFIX)]
     return sorted(records, key=lambda r: (r["scored_at"], r["window_key"]))
 
+
 def _window(record: dict[str, Any]) -> ShadowWindow:
-    return ShadowWindow(record["window_key"], record["champion_version"], record["champion"], record["challenger"])
+    return ShadowWindow(
+        record["window_key"], record["champion_version"], record["champion"], record["challenger"]
+    )
+
 
 def score_shadow(env: Env, window: Window, scored: Scored) -> ShadowScore:
     """Score the window with the challenger in shadow, if there is one; record it on the version."""
@@ -70,7 +73,9 @@ def score_shadow(env: Env, window: Window, scored: Scored) -> ShadowScore:
     outputs = predict(pipe, model, X)
     # the served table's rows, ids and inputs, with the champion's output kept beside the challenger's
     served = load_snapshot(env.store, scored.predictions_key)
-    shadow = served.rename(columns={PREDICTION: f"champion_{PREDICTION}", PROBABILITY: f"champion_{PROBABILITY}"})
+    shadow = served.rename(
+        columns={PREDICTION: f"champion_{PREDICTION}", PROBABILITY: f"champion_{PROBABILITY}"}
+    )
     shadow[PREDICTION] = outputs[PREDICTION]
     if PROBABILITY in outputs:
         shadow[PROBABILITY] = outputs[PROBABILITY]
@@ -103,22 +108,33 @@ def score_shadow(env: Env, window: Window, scored: Scored) -> ShadowScore:
         "scored_at": shadow["scored_at"].iloc[0],
     }
     registry.tag_version(
-        challenger.version, {Tag.SHADOW_WINDOW_PREFIX + window.window_key: json.dumps(entry, sort_keys=True, default=str)}
+        challenger.version,
+        {Tag.SHADOW_WINDOW_PREFIX + window.window_key: json.dumps(entry, sort_keys=True, default=str)},
     )
     record = ShadowScore(active=True, challenger_version=challenger.version, **entry)
     env.publish_record(record)
     log.info(
         "shadow: v%s scored %d rows (%s %s vs champion v%s %s) -> %s",
-        challenger.version, len(frame), primary, entry["challenger"], entry["champion_version"],
-        entry["champion"], uri,
+        challenger.version,
+        len(frame),
+        primary,
+        entry["challenger"],
+        entry["champion_version"],
+        entry["champion"],
+        uri,
     )
     return record
+
 
 def verdict_text(pipe_name: str, version: str, verdict: ShadowVerdict) -> str:
     head = "promoted to champion" if verdict.outcome == PROMOTE else "rejected"
     return "\n".join(
-        [f"mlcycle pipeline *{pipe_name}*: challenger v{version} in shadow {head}", *(f"- {r}" for r in verdict.reasons[:8])]
+        [
+            f"mlcycle pipeline *{pipe_name}*: challenger v{version} in shadow {head}",
+            *(f"- {r}" for r in verdict.reasons[:8]),
+        ]
     )
+
 
 def judge_shadow(
     env: Env, shadow: ShadowScore, notify: Callable[[str], dict[str, str]] | None = None
@@ -151,7 +167,11 @@ def judge_shadow(
         baseline=None if baseline in (None, "none") else baseline,
         champion=champion.version if champion else None,
     )
-    record: dict[str, Any] = {**verdict.to_dict(), "challenger_version": version, "champion_version": baseline}
+    record: dict[str, Any] = {
+        **verdict.to_dict(),
+        "challenger_version": version,
+        "champion_version": baseline,
+    }
     via = f"DAG {env.ctx.dag_id} run {env.ctx.run_id}"
     by = env.ctx.actor
     if verdict.outcome in (PROMOTE, REJECT):
@@ -167,12 +187,17 @@ def judge_shadow(
         event = alias_event("shadow_reject", verdict.reasons[0], by, via, list(verdict.reasons[1:]))
         record["challenger_cleared"] = clear_challenger(registry, version, event)
         registry.tag_version(version, {Tag.PROMOTION: "rejected in shadow"})
-    if verdict.outcome != "pending" and notify is not None and "promotion" in pipe.config.notifications.events:
+    if (
+        verdict.outcome != "pending"
+        and notify is not None
+        and "promotion" in pipe.config.notifications.events
+    ):
         record["notify_failures"] = notify(verdict_text(pipe.name, version, verdict))
     judged = ShadowJudgement(**record)
     judged = judged.model_copy(update={"decision_uri": env.publish_record(judged)})
     log.info("shadow verdict %s for v%s:\n  %s", verdict.outcome, version, "\n  ".join(verdict.reasons))
     return judged
+
 
 def shadow_state(registry: MlflowRegistry, policy: ShadowConfig, primary: str) -> dict[str, Any] | None:
     """The challenger in shadow and its running comparison, for ``mlcycle status``."""
@@ -200,5 +225,8 @@ def shadow_state(registry: MlflowRegistry, policy: ShadowConfig, primary: str) -
         "mean_gain": verdict.mean_gain,
         "next_verdict": verdict.outcome,
         "reasons": list(verdict.reasons),
-        "windows": [{k: r.get(k) for k in ("window_key", "champion", "challenger", "labeled_rows", "run_id")} for r in records],
+        "windows": [
+            {k: r.get(k) for k in ("window_key", "champion", "challenger", "labeled_rows", "run_id")}
+            for r in records
+        ],
     }

@@ -21,9 +21,11 @@ log = logging.getLogger(__name__)
 class EmptyWindowError(MlcycleError):
     """No (or too few) rows in the window; the YAML says whether that skips or fails the run."""
 
+
 def window_key(start: datetime, end: datetime) -> str:
     fmt = "%Y%m%dT%H%M%SZ"
     return f"{start.astimezone(UTC).strftime(fmt)}-{end.astimezone(UTC).strftime(fmt)}"
+
 
 def expand_source(source: str, start: datetime, end: datetime) -> list[str]:
     """A time-partitioned source (``…/dt={date:%Y-%m-%d}/``) as the partitions the window touches."""
@@ -44,6 +46,7 @@ def expand_source(source: str, start: datetime, end: datetime) -> list[str]:
         day += timedelta(days=1)
     return out
 
+
 @dataclass(frozen=True)
 class WindowSpec:
     source: str
@@ -51,6 +54,7 @@ class WindowSpec:
     timestamp_column: str | None
     label_column: str | None
     key: str  # the YAML key the source came from
+
 
 def window_spec(pipe: Pipeline) -> WindowSpec:
     cfg = pipe.config
@@ -63,6 +67,7 @@ def window_spec(pipe: Pipeline) -> WindowSpec:
         label_column=label,
         key="monitoring.source" if mon.source else "data.source",
     )
+
 
 def load_window(env: Env, start: datetime, end: datetime) -> Window:
     """Read the production rows of ``[start, end)``; publish them content-addressed; record the window."""

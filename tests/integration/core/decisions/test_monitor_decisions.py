@@ -8,7 +8,9 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.mark.parametrize("estimator", ["HistGradientBoostingClassifier", "LogisticRegression", "RandomForestClassifier"])
+@pytest.mark.parametrize(
+    "estimator", ["HistGradientBoostingClassifier", "LogisticRegression", "RandomForestClassifier"]
+)
 @pytest.mark.parametrize("task", ["binary_classification", "multiclass_classification"])
 def test_predicted_labels_are_the_models_own(estimator: str, task: str) -> None:
     """monitoring.predict derives labels from one predict_proba pass: they equal model.predict."""

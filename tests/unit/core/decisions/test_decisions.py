@@ -193,7 +193,15 @@ def test_failures_are_listed_before_passes() -> None:
 
 def test_decision_to_dict_is_plain_data() -> None:
     record = decide_promotion({"roc_auc": 0.8}, None, _policy()).to_dict()
-    assert set(record) == {"promote", "reasons", "champion_version", "forced", "verdict", "slices", "fairness"}
+    assert set(record) == {
+        "promote",
+        "reasons",
+        "champion_version",
+        "forced",
+        "verdict",
+        "slices",
+        "fairness",
+    }
     assert record["verdict"] == "passed"
 
 

@@ -27,7 +27,13 @@ CASES = [
     ([_w(0.80, 0.80)] * 3, POLICY, "roc_auc", PROMOTE, "gain +0.0000 (needs >= +0.0000)"),
     ([_w(0.80, 0.81)] * 3, ShadowConfig(windows=3, min_gain=0.02), "roc_auc", REJECT, "needs >= +0.0200"),
     # unlabeled windows count toward N but not the verdict; too few labeled ones: rejected
-    ([_w(0.80, 0.90), _w(None, None), _w(0.8, None)], POLICY, "roc_auc", REJECT, "only 1 of 3 window(s) had labels"),
+    (
+        [_w(0.80, 0.90), _w(None, None), _w(0.8, None)],
+        POLICY,
+        "roc_auc",
+        REJECT,
+        "only 1 of 3 window(s) had labels",
+    ),
     ([_w(None, None)] * 3, POLICY, "roc_auc", REJECT, "only 0 of 3 window(s) had labels"),
     # lower is better for an error metric
     ([_w(10.0, 8.0)] * 3, POLICY, "rmse", PROMOTE, "mean rmse gain +2.0000"),
