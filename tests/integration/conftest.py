@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mlcycle.adapters.tracking import Tracking
 from mlcycle.cli.demo import write_demo_data
 from mlcycle.config.loader import parse_pipeline
+from mlcycle.core.records import Snapshot
 from tests.unit.conftest import churn_frame, demo_pipeline, make_pipeline
 
 # the unit tier's fixtures, for the modules that train real models on them (adapters/, core/, ops/,
@@ -57,6 +59,24 @@ def _mlflow_tracking_uri_handed_back() -> Iterator[None]:
 class MlflowStore:
     tracking_uri: str
     artifact_root: str
+
+    def tracking(self) -> Tracking:
+        return Tracking(self.tracking_uri, self.artifact_root)
+
+
+def snapshot_record(uri: str, sha256: str, rows: int, window_start: str | None = None) -> Snapshot:
+    """A Snapshot record for training a model straight from a frame (no ingest ran)."""
+    return Snapshot(
+        uri=uri,
+        key=f"snapshots/churn/{sha256}.parquet",
+        sha256=sha256,
+        rows=rows,
+        columns={},
+        window_start=window_start,
+        window_end="2026-01-01T00:00:00+00:00",
+        source="data/churn.csv",
+        source_files=1,
+    )
 
 
 @pytest.fixture(scope="session")

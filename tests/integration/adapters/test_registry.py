@@ -10,16 +10,15 @@ import pandas as pd
 import pytest
 
 from mlcycle.adapters.registry import MlflowRegistry, VersionRef, clear_challenger, promote, set_challenger
-from mlcycle.adapters.tracking import Tracking
 from mlcycle.config.loader import Pipeline
 from mlcycle.core.decisions.promotion import decision_tags
 from mlcycle.core.features import feature_frame
 from mlcycle.core.names import CHALLENGER, CHAMPION
-from mlcycle.core.records import Snapshot, TrainResult
+from mlcycle.core.records import TrainResult
 from mlcycle.errors import PromotionError
 from mlcycle.steps.context import RunContext
 from mlcycle.steps.train import train_model
-from tests.integration.conftest import MlflowStore
+from tests.integration.conftest import MlflowStore, snapshot_record
 
 CTX = RunContext("churn__train", "scheduled__2026-01-01T00:00:00+00:00", "2026-01-01T00:00:00+00:00")
 
@@ -36,24 +35,14 @@ def store(demo_pipeline: Pipeline, churn_frame: pd.DataFrame, mlflow_store: Mlfl
     runs = []
     for i in range(3):
         frame = churn_frame.iloc[i * 400 : (i + 1) * 400]
-        snapshot = Snapshot(
-            uri=f"/snap/{i}.parquet",
-            key=f"snapshots/churn/{i}.parquet",
-            sha256=f"{i}" * 64,
-            rows=len(frame),
-            columns={},
-            window_start=None,
-            window_end="2026-01-01T00:00:00+00:00",
-            source="data/churn.csv",
-            source_files=1,
-        )
+        snapshot = snapshot_record(f"/snap/{i}.parquet", f"{i}" * 64, len(frame))
         runs.append(
             train_model(
                 demo_pipeline,
                 frame,
                 snapshot,
                 CTX,
-                Tracking(mlflow_store.tracking_uri, mlflow_store.artifact_root),
+                mlflow_store.tracking(),
             )
         )
     return Store(mlflow_store.tracking_uri, tuple(runs))

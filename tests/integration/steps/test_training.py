@@ -18,7 +18,7 @@ from mlcycle.core.records import Snapshot, TrainResult
 from mlcycle.errors import TrainingError
 from mlcycle.steps.context import RunContext
 from mlcycle.steps.train import build_pipeline, fit_pipeline, prepare_training, train_model
-from tests.integration.conftest import MlflowStore
+from tests.integration.conftest import MlflowStore, snapshot_record
 from tests.unit.conftest import PipelineFactory
 
 TINY_YAML = """
@@ -268,16 +268,8 @@ class Trained:
 
 @pytest.fixture(scope="module")
 def trained(demo_pipeline: Pipeline, churn_frame: pd.DataFrame, mlflow_store: MlflowStore) -> Trained:
-    snapshot = Snapshot(
-        uri="/data/snapshots/churn/abc.parquet",
-        key="snapshots/churn/abc.parquet",
-        sha256="ab" * 32,
-        rows=len(churn_frame),
-        columns={},
-        window_start="2025-01-01T00:00:00+00:00",
-        window_end="2026-01-01T00:00:00+00:00",
-        source="data/churn.csv",
-        source_files=1,
+    snapshot = snapshot_record(
+        "/data/snapshots/churn/abc.parquet", "ab" * 32, len(churn_frame), "2025-01-01T00:00:00+00:00"
     )
     tracking_uri, artifact_root = mlflow_store.tracking_uri, mlflow_store.artifact_root
     with pytest.MonkeyPatch.context() as mp:
@@ -375,23 +367,13 @@ def test_single_class_training_split_is_refused(
     frame = churn_frame.iloc[:200].copy()
     frame["churned"] = 0
     with pytest.raises(TrainingError, match=r"target column 'churned' has a single class \(\[0\]\)"):
-        snapshot = Snapshot(
-            uri="u",
-            key="k",
-            sha256="s",
-            rows=200,
-            columns={},
-            window_start=None,
-            window_end="e",
-            source="s",
-            source_files=1,
-        )
+        snapshot = snapshot_record("u", "s", 200)
         train_model(
             demo_pipeline,
             frame,
             snapshot,
             CTX,
-            Tracking(mlflow_store.tracking_uri, mlflow_store.artifact_root),
+            mlflow_store.tracking(),
         )
 
 
