@@ -42,7 +42,8 @@ class Predictions:
 
 def predict_rows(pipe: Pipeline, model: Any, X: pd.DataFrame) -> Predictions:
     """Score ``X`` once. A classifier's label is its most probable class, which is what every
-    allow-listed classifier's ``predict`` returns (tests/integration/core/decisions/test_monitor_decisions.py checks it)."""
+    allow-listed classifier's ``predict`` returns (tests/integration/core/decisions/test_monitor_decisions.py
+    checks it)."""
     import numpy as np
 
     if not pipe.config.model.is_classification:
