@@ -205,10 +205,6 @@ class Tracking:
                 return None
 
 
-def git_commit() -> str:
-    return git_commit_info()[0]
-
-
 def git_commit_info() -> tuple[str, str]:
     """The commit the code was trained from, and where it came from (or why it is ``unknown``)."""
     env = os.environ.get("MLCYCLE_GIT_COMMIT")
