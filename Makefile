@@ -1,6 +1,6 @@
 # The few verbs people type. `make demo` works on a fresh clone; `make test` runs the suite.
-# Test tiers by folder (docs/testing.md): test-unit = tests/unit; test = all but tests/services;
-# test-services = tests/services.
+# Test tiers by folder (docs/testing.md): test-unit = tests/unit; test = tests/unit + tests/integration;
+# test-services = tests/services; test-compose = tests/compose (the podman stack).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,7 +9,7 @@ UV := $(VENV)/bin/uv
 export MLCYCLE_HOME ?= $(CURDIR)/.mlcycle
 export AIRFLOW_HOME ?= $(MLCYCLE_HOME)/airflow
 
-.PHONY: install demo test-unit test test-services lint format audit bench up clean
+.PHONY: install demo test-unit test test-services test-compose runtime-lock lint format audit bench up clean
 
 install: $(VENV)/.installed
 
@@ -29,10 +29,24 @@ test-unit: install
 	$(PY) -m pytest tests/unit
 
 test: install
-	$(PY) -m pytest -m "not services"
+	$(PY) -m pytest -m "not services and not compose"
 
 test-services: install
 	$(PY) -m pytest -m services
+
+# The compose stack built and run for real with podman (docs/compose-test.md; `.ci/run` calls it).
+test-compose: install
+	deploy/compose-test/run.sh
+
+# requirements-runtime.lock (the image's lock, with hashes): pyproject's dependencies resolved within
+# requirements.lock's pins, for Debian bookworm's Python 3.11.2 (the oldest 3.11 the image may run).
+# The dev-only packages are pyproject's `dev` extra. Regenerate after every change to requirements.lock;
+# tests/integration/deploy/test_runtime_lock.py fails while they disagree.
+runtime-lock: install
+	{ echo "# The project image's lock (Dockerfile: pip install --require-hashes). Generated from requirements.lock:"; \
+	  echo "# make runtime-lock. Do not edit by hand."; \
+	  $(UV) pip compile pyproject.toml -c requirements.lock --generate-hashes --python-version 3.11.2 \
+	    --python-platform x86_64-unknown-linux-gnu --no-header --no-annotate -q; } > requirements-runtime.lock
 
 lint: install
 	$(VENV)/bin/ruff check src tests dags plugins benchmarks

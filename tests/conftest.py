@@ -7,7 +7,7 @@ module imports Airflow. Real loopback services come from tests/support/fixtures.
 The folder decides a test's tier (docs/testing.md): every test under tests/unit, tests/integration
 or tests/services gets the marker of that name, so ``-m unit``, ``-m "not services"`` and
 ``-m services`` select by folder. A tier mark written on a test that disagrees with its folder, or
-a test outside the three folders, fails collection.
+a test outside the four folders (tests/compose: the podman stack), fails collection.
 """
 
 from __future__ import annotations
@@ -48,11 +48,12 @@ TIERS = (
     "unit",
     "integration",
     "services",
-)  # cheapest first: `make test-unit`, `make test`, `make test-services`
+    "compose",
+)  # cheapest first: `make test-unit`, `make test`, `make test-services`, `make test-compose`
 
 
 def _tier_folder(path: Path) -> str | None:
-    """``unit``, ``integration`` or ``services`` for a test file under that folder of tests/, else None."""
+    """``unit``, ``integration``, ``services`` or ``compose`` for a test file under that folder, else None."""
     try:
         parts = path.resolve().relative_to(ROOT / "tests").parts
     except ValueError:
@@ -68,7 +69,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if tier is None:
             problems.append(
                 f"{item.nodeid}: lives outside the tier folders "
-                "(tests/unit, tests/integration, tests/services); move it to the folder of its tier"
+                "(tests/unit, tests/integration, tests/services, tests/compose); move it to the folder of its tier"
             )
             continue
         marked = sorted({mark.name for mark in item.iter_markers()} & set(TIERS) - {tier})

@@ -6,7 +6,10 @@ import json
 import logging
 import os
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from mlcycle.core.safe_html import escape_embedded_json
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,7 +43,9 @@ def evidently_report(
             Dataset.from_pandas(current[cols], data_definition=definition),
             Dataset.from_pandas(reference[cols], data_definition=definition),
         )
-        snapshot.save_html(html_path)
+        Path(html_path).write_text(
+            escape_embedded_json(snapshot.get_html_str(as_iframe=False)), encoding="utf-8"
+        )
         return dict(json.loads(snapshot.json()))
 
 

@@ -11,7 +11,9 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from mlcycle.adapters.read_errors import converts_with, first_failing_row, shown_header, unreadable
 from mlcycle.adapters.store import ArtifactStore, file_sha256, s3_client, split_s3_uri
+from mlcycle.config.guards import allowed_sources, resolved_source_problem
 from mlcycle.config.loader import project_root
 from mlcycle.errors import DataSourceError
 
@@ -47,6 +49,33 @@ def resolve_local(source: str) -> Path:
     """A local source as an absolute path (relative paths are under the data root)."""
     path = Path(source)
     return path if path.is_absolute() else data_root() / path
+
+
+def check_confined(path: str, key: str = "data.source") -> None:
+    """Refuse a local file whose resolved path (symlinks followed) leaves the data root and allowed roots.
+
+    Called as each file is opened: the config loader judges the YAML's text, this the file system.
+    """
+    real = os.path.realpath(path)
+    problem = resolved_source_problem(real, data_root(), allowed_sources())
+    if problem:
+        shown = path if real == os.path.normpath(path) else f"{path} (resolves to {real})"
+        raise DataSourceError(f"{shown} ({key}) {problem}")
+
+
+def escaping_files(source: str, key: str) -> list[str]:
+    """The confinement errors of a local source's current files (for lint; a missing source is none)."""
+    try:
+        files = list_local(source, key)
+    except DataSourceError:
+        return []
+    out = []
+    for name in files:
+        try:
+            check_confined(name, key)
+        except DataSourceError as exc:
+            out.append(str(exc))
+    return out
 
 
 def list_local(source: str, key: str = "data.source") -> list[str]:
@@ -111,7 +140,7 @@ def read_file(
         else:
             present = pacsv.open_csv(path).schema.names
     except (pa.ArrowInvalid, OSError) as exc:
-        raise DataSourceError(f"{label}: not a readable {fmt} file ({exc}); fix or remove the file") from exc
+        raise DataSourceError(unreadable(path, label, fmt, exc)) from exc
     columns = [*columns, *(c for c in optional if c in present and c not in columns)]
     missing = [c for c in columns if c not in present]
     if missing:
@@ -123,7 +152,7 @@ def read_file(
         ]
         raise DataSourceError(
             f"{label}: column(s) {missing} named in the pipeline YAML (data.*) are missing; "
-            f"the file has {present}. {' '.join(hints) + ' ' if hints else ''}"
+            f"{shown_header(present)}. {' '.join(hints) + ' ' if hints else ''}"
             "Rename the column in the data or in the YAML."
         )
     try:
@@ -131,7 +160,7 @@ def read_file(
             return pq.read_table(path, columns=columns)
         return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(include_columns=columns))
     except (pa.ArrowInvalid, OSError) as exc:
-        raise DataSourceError(f"{label}: not a readable {fmt} file ({exc}); fix or remove the file") from exc
+        raise DataSourceError(unreadable(path, label, fmt, exc, present)) from exc
 
 
 def cast_numeric(table: pa.Table, columns: tuple[str, ...], label: str) -> pa.Table:
@@ -160,9 +189,10 @@ def cast_numeric(table: pa.Table, columns: tuple[str, ...], label: str) -> pa.Ta
         try:
             cast = pc.cast(col, pa.float64())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            row = first_failing_row(col, converts_with(lambda v: pc.cast(v, pa.float64())))
             raise DataSourceError(
-                f"{label}: column {name!r} (data.features.numeric) is {col.type} with values that are not "
-                f"numbers ({exc}); fix the data, or list the column under data.features.categorical"
+                f"{label}: column {name!r} (data.features.numeric) is {col.type} with a value that is not "
+                f"a number in data row {row}; fix the data, or list the column under data.features.categorical"
             ) from exc
         table = table.set_column(table.schema.get_field_index(name), name, cast)
     return table
@@ -174,16 +204,21 @@ def _filter_window(
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    def to_timestamp(values: Any) -> Any:
+        try:
+            return pc.cast(values, pa.timestamp("us", tz="UTC"))
+        except pa.ArrowInvalid:  # text without a zone offset: read as UTC, as the README promises
+            return pc.cast(values, pa.timestamp("us"))
+
     col = table[column]
     if not pa.types.is_timestamp(col.type):
         try:
-            try:
-                col = pc.cast(col, pa.timestamp("us", tz="UTC"))
-            except pa.ArrowInvalid:  # text without a zone offset: read as UTC, as the README promises
-                col = pc.cast(col, pa.timestamp("us"))
+            col = to_timestamp(col)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            row = first_failing_row(col, converts_with(to_timestamp))
             raise DataSourceError(
-                f"{label}: column {column!r} (data.timestamp_column) is {col.type}, not a timestamp: {exc}"
+                f"{label}: column {column!r} (data.timestamp_column) is {col.type}, not a timestamp "
+                f"(data row {row} does not parse as one); fix the data or data.timestamp_column"
             ) from exc
     if col.type.tz is None:
         col = pc.assume_timezone(col, "UTC")
@@ -251,6 +286,8 @@ def read_source(
                     client.download_file(bucket, key, local)  # type: ignore[union-attr]
                 except Exception as exc:
                     raise DataSourceError(f"{name}: cannot download ({spec.key}): {exc}") from exc
+            else:
+                check_confined(local, spec.key)
             table = read_file(local, fmt, spec.columns, label=name, optional=spec.optional_columns)
             table = cast_numeric(table, spec.numeric, name)
             if spec.timestamp_column:

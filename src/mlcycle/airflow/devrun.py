@@ -193,6 +193,18 @@ def _parse_date(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def private_password_file(airflow_home: Path) -> Path:
+    """The file the SimpleAuthManager writes generated passwords to, created (or reset) as mode 0600.
+
+    Airflow appends to the file it finds, so the mode set here is the mode the passwords get.
+    """
+    path = airflow_home / "simple_auth_manager_passwords.json.generated"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    path.chmod(0o600)
+    return path
+
+
 def standalone(port: int = 8080) -> int:
     """Run ``airflow standalone`` on localhost with the embedded settings (blocks until stopped)."""
     settings = load_settings()
@@ -204,7 +216,7 @@ def standalone(port: int = 8080) -> int:
     env.setdefault("AIRFLOW__API__PORT", str(port))
     env.setdefault("AIRFLOW__API__BASE_URL", f"http://localhost:{port}")
     env.setdefault("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin")
-    passwords = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
+    passwords = private_password_file(Path(env["AIRFLOW_HOME"]))
     print(  # noqa: T201 - the user needs to know where to log in
         f"Airflow UI: http://localhost:{port}  (user admin; password in {passwords})\n"
         f"MLflow tracking: {settings.tracking_uri}; artifacts: {settings.artifact_root}",

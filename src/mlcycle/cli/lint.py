@@ -1,4 +1,5 @@
-"""Checks that need the real libraries: expectation arguments and estimator construction."""
+"""Checks that need the real libraries or the file system: expectation arguments, estimator
+construction, and local source files that resolve (through symlinks) outside the allowed roots."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from mlcycle.config.loader import Pipeline
 
 
 def deep_problems(pipe: Pipeline) -> list[str]:
-    """Build every expectation with GX and the estimator with scikit-learn; return problems."""
+    """Build every expectation with GX and the estimator with scikit-learn, resolve local source
+    files; return problems."""
+    from mlcycle.adapters.sources import escaping_files
     from mlcycle.config.estimators import make_estimator
     from mlcycle.steps.check_data import build_expectation
 
@@ -21,6 +24,10 @@ def deep_problems(pipe: Pipeline) -> list[str]:
         make_estimator(model.estimator, model.params, model.split.seed)
     except Exception as exc:
         problems.append(f"model.params: {model.estimator}: {exc}")
+    cfg = pipe.config
+    for key, source in (("data.source", cfg.data.source), ("monitoring.source", cfg.monitoring.source)):
+        if source and "://" not in source and "{" not in source:  # templated sources name future files
+            problems.extend(f"{key}: {p}" for p in escaping_files(source, key))
     return problems
 
 

@@ -1,8 +1,8 @@
-"""Hostile-input guards that need no I/O: data paths confined to their roots, outbound URLs
-kept away from cloud metadata and link-local addresses.
+"""Hostile-input guards: data paths confined to their roots, outbound URLs kept away from cloud
+metadata and link-local addresses.
 
-Both work on the text alone (no file system, no DNS), so the config loader runs them before
-anything is read or sent.
+They work on the text alone (no DNS), so the config loader runs them before anything is read or
+sent; ``resolved_source_problem`` judges a path ingest has already resolved on the file system.
 """
 
 from __future__ import annotations
@@ -82,40 +82,63 @@ def url_problem(url: str) -> str | None:
 
 
 def allowed_sources(env: str | None = None) -> list[str]:
-    """Roots every data/monitoring source must sit under (``$MLCYCLE_ALLOWED_SOURCES``, comma-separated)."""
+    """Roots ``$MLCYCLE_ALLOWED_SOURCES`` adds to the data root (comma-separated dirs, s3:// prefixes)."""
     raw = os.environ.get(ALLOWED_SOURCES_ENV, "") if env is None else env
     return [r.strip() for r in raw.split(",") if r.strip()]
 
 
-def _under(path: str, root: str) -> bool:
+def is_under(path: str, root: str) -> bool:
+    """``path`` is ``root`` or inside it (both already normalised or resolved)."""
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
+def local_roots(data_root: Path, roots: list[str]) -> list[str]:
+    """Where local sources may sit: the data root, widened by the local roots of ``roots``."""
+    return [posixpath.normpath(str(data_root)), *(posixpath.normpath(r) for r in roots if "://" not in r)]
+
+
+def _outside(data_root: Path, roots: list[str]) -> str:
+    widened = f"{ALLOWED_SOURCES_ENV}={','.join(roots)}" if roots else f"{ALLOWED_SOURCES_ENV} unset"
+    return (
+        f"is outside the data root {data_root} ($MLCYCLE_DATA_ROOT) and the allowed roots ({widened}); "
+        f"move the data under the data root or add its directory to {ALLOWED_SOURCES_ENV}"
+    )
+
+
 def source_problem(source: str, data_root: Path, roots: list[str]) -> str | None:
-    """Why a source path escapes its roots, judged on the text only (``..`` collapsed, no symlinks)."""
+    """Why a source path escapes its roots, judged on the text only (``..`` collapsed, no symlinks).
+
+    Local sources stay under the data root unless ``roots`` widen it; S3 sources are free while
+    ``roots`` is empty, confined to its s3:// prefixes otherwise. Ingest checks each local file
+    again on its resolved path (``adapters.sources.check_confined``).
+    """
     if source.startswith("s3://"):
-        scheme, rest = "s3://", source[5:]
-        if ".." in rest.split("/"):
+        if ".." in source[5:].split("/"):
             return "must not contain '..' segments"
-        target = scheme + rest
-    elif "://" in source:
-        return "must be a local path or s3://bucket/prefix"
-    else:
-        relative = not PurePosixPath(source).is_absolute()
-        target = posixpath.normpath(str(PurePosixPath(data_root) / source))
-        if relative and not _under(target, posixpath.normpath(str(data_root))):
+        if roots and not any(is_under(source, r) for r in roots if r.startswith("s3://")):
             return (
-                f"resolves outside the data root {data_root} ($MLCYCLE_DATA_ROOT); "
-                "remove the '..' segments or use an absolute path inside an allowed root"
+                f"is outside the allowed roots ({ALLOWED_SOURCES_ENV}={','.join(roots)}); "
+                "move the data or widen the roots"
             )
-    if roots and not any(
-        _under(target, r if r.startswith("s3://") else posixpath.normpath(r)) for r in roots
-    ):
+        return None
+    if "://" in source:
+        return "must be a local path or s3://bucket/prefix"
+    relative = not PurePosixPath(source).is_absolute()
+    target = posixpath.normpath(str(PurePosixPath(data_root) / source))
+    if relative and not is_under(target, posixpath.normpath(str(data_root))):
         return (
-            f"is outside the allowed roots ({ALLOWED_SOURCES_ENV}={','.join(roots)}); "
-            "move the data or widen the roots"
+            f"resolves outside the data root {data_root} ($MLCYCLE_DATA_ROOT); "
+            "remove the '..' segments or use an absolute path inside an allowed root"
         )
+    if not any(is_under(target, r) for r in local_roots(data_root, roots)):
+        return _outside(data_root, roots)
     return None
+
+
+def resolved_source_problem(real_path: str, data_root: Path, roots: list[str]) -> str | None:
+    """Why a file, by its resolved path (symlinks followed), is outside the roots of local sources."""
+    real_roots = [os.path.realpath(r) for r in local_roots(data_root, roots)]
+    return None if any(is_under(real_path, r) for r in real_roots) else _outside(data_root, roots)
 
 
 # A pipeline YAML nests fewer than ten levels and has at most a few hundred nodes. libyaml's

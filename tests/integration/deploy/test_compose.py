@@ -7,6 +7,7 @@ The same topology runs natively in the service-backed suite.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -159,17 +160,20 @@ def test_every_image_is_pinned(services: dict[str, Any]) -> None:
 
 
 def test_mlflow_serves_postgres_backend_and_proxies_s3_artifacts(services: dict[str, Any]) -> None:
-    cmd = services["mlflow"]["command"]
-    arg = dict(zip(cmd[1::2], cmd[2::2], strict=False)) if cmd[0] == "server" else {}
-    assert arg, f"mlflow command is not `mlflow server ...`: {cmd}"
-    assert re.fullmatch(r"postgresql\+psycopg2://mlflow:[^@]+@postgres/mlflow", arg["--backend-store-uri"])
-    assert arg["--artifacts-destination"].startswith("s3://"), "artifacts must be proxied to S3"
-    assert "--no-serve-artifacts" not in cmd
-    assert services["mlflow"]["environment"]["MLFLOW_S3_ENDPOINT_URL"] == "http://minio:9000"
+    mlflow = services["mlflow"]
+    script = " ".join(mlflow["command"])
+    assert "exec mlflow server --app-name basic-auth" in script, script
+    assert "--no-serve-artifacts" not in script and "--backend-store-uri" not in script
+    opts = mlflow["environment"]  # `mlflow server` reads its options from these
+    assert re.fullmatch(
+        r"postgresql\+psycopg2://mlflow:[^@]+@postgres/mlflow", opts["MLFLOW_BACKEND_STORE_URI"]
+    )
+    assert opts["MLFLOW_ARTIFACTS_DESTINATION"].startswith("s3://"), "artifacts must be proxied to S3"
+    assert opts["MLFLOW_S3_ENDPOINT_URL"] == "http://minio:9000"
     # both buckets the stack writes to are created before anyone uses them
     mc = " ".join(services["minio-create-buckets"]["command"])
     env = services["airflow-worker"]["environment"]
-    for uri in (arg["--artifacts-destination"], env["MLCYCLE_ARTIFACT_ROOT"]):
+    for uri in (opts["MLFLOW_ARTIFACTS_DESTINATION"], env["MLCYCLE_ARTIFACT_ROOT"]):
         bucket = uri.removeprefix("s3://").split("/", 1)[0]
         assert f"local/{bucket}" in mc, f"bucket {bucket} of {uri} is not created by minio-create-buckets"
     # the mlflow database is created by the init script the postgres service mounts
@@ -196,7 +200,8 @@ def test_settings_read_from_the_compose_environment_point_at_the_stack(
     settings = load_settings()
     assert settings.artifact_root == "s3://mlcycle/artifacts" and settings.artifacts_on_s3
     assert settings.tracking_uri == "http://mlflow:5000"
-    assert services["mlflow"]["ports"][0]["target"] == 5000
+    assert _host_and_target(services["mlflow"]["ports"][0]) == ("127.0.0.1", 5000)
+    assert env["MLFLOW_TRACKING_USERNAME"] and env["MLFLOW_TRACKING_PASSWORD"]  # MLflow's basic-auth app
     # boto3 reads these; the S3 endpoint is the minio service
     assert env["AWS_ENDPOINT_URL_S3"] == "http://minio:9000"
     assert env["AWS_ACCESS_KEY_ID"] and env["AWS_SECRET_ACCESS_KEY"]
@@ -222,6 +227,60 @@ def test_the_file_holds_no_secret_values() -> None:
     text = COMPOSE.read_text()
     assert not re.search(r"://[^/\s:@]+:(?!\$\{)[^@\s/]+@", text), "a URL with a literal password"
     assert not re.search(r"hooks\.slack\.com/services/T|AKIA[0-9A-Z]{12}", text)
+
+
+def _host_and_target(port: dict[str, Any] | str) -> tuple[str, int]:
+    """docker-compose 1.29 prints a port with a host address in the short form `IP:PUBLISHED:TARGET/tcp`."""
+    if isinstance(port, str):
+        parts = port.split("/")[0].split(":")
+        return (parts[0] if len(parts) == 3 else "0.0.0.0", int(parts[-1]))  # nosec B104
+    return port.get("host_ip", "0.0.0.0"), int(port["target"])  # nosec B104
+
+
+def test_only_the_ui_listens_on_every_interface(services: dict[str, Any]) -> None:
+    published = {
+        name: [_host_and_target(p) for p in svc.get("ports", [])]
+        for name, svc in services.items()
+        if svc.get("ports")
+    }
+    assert published == {
+        "airflow-apiserver": [("0.0.0.0", 8080)],  # nosec B104 - the UI, on purpose
+        "mlflow": [("127.0.0.1", 5000)],
+    }, published
+
+
+def test_mlflow_requires_a_login_the_tasks_have(services: dict[str, Any]) -> None:
+    mlflow = services["mlflow"]
+    assert "--app-name basic-auth" in " ".join(mlflow["command"])
+    assert mlflow["environment"]["MLFLOW_AUTH_ADMIN_USERNAME"] == "mlcycle"
+    for name in AIRFLOW_SERVICES:
+        env = services[name]["environment"]
+        assert env["MLFLOW_TRACKING_USERNAME"] == mlflow["environment"]["MLFLOW_AUTH_ADMIN_USERNAME"], name
+        assert env["MLFLOW_TRACKING_PASSWORD"] == mlflow["environment"]["MLFLOW_AUTH_ADMIN_PASSWORD"], name
+
+
+def test_the_s3_root_pair_stays_with_minio_and_the_bucket_job(services: dict[str, Any]) -> None:
+    root_password = "change-me-minio"  # .env.example's MINIO_ROOT_PASSWORD
+    holders = {name for name, svc in services.items() if root_password in json.dumps(svc.get("environment"))}
+    assert holders == {"minio", "minio-create-buckets"}, holders
+    for name in [*AIRFLOW_SERVICES, "airflow-init", "mlflow"]:
+        env = services[name]["environment"]
+        assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == (
+            "mlcycle-tasks",
+            "change-me-s3-tasks",
+        )
+    job = " ".join(services["minio-create-buckets"]["command"])
+    assert 'mc admin user add local "$MLCYCLE_S3_ACCESS_KEY"' in job.replace("$$", "$")
+    assert "mc admin policy attach local mlcycle-tasks" in job
+    policy = json.loads((ROOT / "deploy" / "s3" / "tasks-policy.json").read_text())
+    resources = {r for st in policy["Statement"] for r in st["Resource"]}
+    assert resources == {
+        "arn:aws:s3:::mlcycle",
+        "arn:aws:s3:::mlflow",
+        "arn:aws:s3:::mlcycle/*",
+        "arn:aws:s3:::mlflow/*",
+    }
+    assert not any(a == "*" or a.endswith(":*") for st in policy["Statement"] for a in st["Action"])
 
 
 def test_compose_refuses_to_start_without_the_secrets() -> None:
@@ -254,8 +313,8 @@ def test_env_example_covers_every_variable_and_holds_placeholders_only() -> None
 def test_dockerfile_base_image_and_pins_match_the_lockfile() -> None:
     pins = lock_pins()
     text = DOCKERFILE.read_text()
-    base = re.findall(r"^FROM\s+(\S+)", text, flags=re.M)
-    assert len(base) == 1, base
+    base = re.findall(r"^ARG BASE_IMAGE=(\S+)\nFROM \$\{BASE_IMAGE\}$", text, flags=re.M)
+    assert len(base) == 1 and len(re.findall(r"^FROM ", text, flags=re.M)) == 1, base
     match = re.fullmatch(r"apache/airflow:(?P<airflow>[0-9.]+)-python(?P<python>3\.\d+)", base[0])
     assert match, f"base image {base[0]} is not apache/airflow:<version>-python<x.y>"
     assert match["airflow"] == pins["apache-airflow"], (
@@ -264,7 +323,7 @@ def test_dockerfile_base_image_and_pins_match_the_lockfile() -> None:
     requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
     assert f">={match['python']}" in requires, f"image Python {match['python']} vs requires-python {requires}"
     run = " ".join(re.findall(r"^RUN\s+(.+(?:\\\n.+)*)", text, flags=re.M))
-    assert "pip install --no-cache-dir -r requirements.lock" in run
+    assert "pip install --no-cache-dir --no-deps --require-hashes -r requirements-runtime.lock" in run
     assert "--no-deps ." in run, "the package must be installed without re-resolving its dependencies"
     for name, version in re.findall(r"([A-Za-z0-9][A-Za-z0-9_.\[\]-]*)==([^\s\"']+)", run):
         assert pins.get(_canonical(name)) == version, (
@@ -272,6 +331,9 @@ def test_dockerfile_base_image_and_pins_match_the_lockfile() -> None:
         )
     for copied in re.findall(r"^COPY\s+(?:--\S+\s+)*(\S+)", text, flags=re.M):
         assert (ROOT / copied).exists(), f"Dockerfile copies {copied}, which does not exist"
+    assert not re.search(r"^COPY\s+(?:--\S+\s+)*requirements\.lock", text, flags=re.M), (
+        "the dev lock in the image"
+    )
     env = dict(re.findall(r"(MLCYCLE_[A-Z_]+|AIRFLOW__[A-Z_]+)=(\S+)", text))
     for key in ("AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__PLUGINS_FOLDER", "MLCYCLE_CONFIG_DIR"):
         inside = env[key].removeprefix("/opt/mlcycle/")

@@ -49,6 +49,7 @@ class Case:
     source: str  # data.source / monitoring.source, relative to the data root
     task: str  # the task that must fail
     expected: list[str]  # fragments of the error; the last one must also be in the Slack text
+    forbidden: tuple[str, ...] = ()  # content of the file that must never reach an error or alert
 
 
 def _write(frame: pd.DataFrame, path: Path) -> Path:
@@ -71,6 +72,11 @@ def _in_window_rows(frame: pd.DataFrame, n: int) -> pd.Index:
     return frame.index[in_window(frame)][:n]
 
 
+def _passwd_lines() -> tuple[str, ...]:
+    """The lines of /etc/passwd (its first line is the one an ingest error once quoted)."""
+    return tuple(line for line in Path("/etc/passwd").read_text().splitlines() if line.strip())
+
+
 def training_case(name: str, frame: pd.DataFrame, root: Path) -> Case:
     """Build the bad input of one scenario under ``root/rel/<name>``."""
     frame = frame.copy()
@@ -84,7 +90,36 @@ def training_case(name: str, frame: pd.DataFrame, root: Path) -> Case:
         lines = path.read_text().splitlines()
         lines[7] += ",an extra field"
         path.write_text("\n".join(lines) + "\n")
-        return Case([path], f"rel/{name}/*.csv", "ingest", [str(path), "Expected 14 columns, got 15"])
+        return Case(
+            [path],
+            f"rel/{name}/*.csv",
+            "ingest",
+            [str(path), "line 8 has 15 field(s) where the header has 14"],
+            forbidden=("an extra field",),
+        )
+    if name == "symlink_out_of_the_root":  # passes the loader's text check; ingest resolves it
+        folder.mkdir(parents=True, exist_ok=True)
+        link = folder / "part.csv"
+        link.symlink_to("/etc/passwd")
+        return Case(
+            [link],
+            f"rel/{name}/*.csv",
+            "ingest",
+            [f"{link} (resolves to /etc/passwd) (data.source)", "is outside the data root"],
+            forbidden=_passwd_lines(),
+        )
+    if name == "system_file_as_csv":  # inside the root, but not data: named, never quoted
+        path = folder / "part.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lines = tuple(line for line in _passwd_lines() if "," not in line)  # one field per line
+        path.write_text("\n".join(lines) + "\n")
+        return Case(
+            [path],
+            f"rel/{name}/*.csv",
+            "ingest",
+            [str(path), "first line does not look like a header of column names (not shown)"],
+            forbidden=lines,
+        )
     if name == "unreadable_path":
         path = folder / "never_landed.parquet"
         return Case(
@@ -101,9 +136,17 @@ def training_case(name: str, frame: pd.DataFrame, root: Path) -> Case:
         return Case([part], rel, "ingest", [str(part), "column(s) ['region'] named in the pipeline YAML"])
     if name == "retyped_column":
         frame["age"] = frame["age"].astype(str)
-        frame.loc[_in_window_rows(frame, 3)[-1:], "age"] = "unknown"
+        bad_row = _in_window_rows(frame, 3)[-1]
+        frame.loc[bad_row, "age"] = "unknown"
         _write(frame, part)
-        return Case([part], rel, "ingest", [str(part), "'age' (data.features.numeric)", "'unknown'"])
+        row = frame.index.get_loc(bad_row) + 1
+        return Case(
+            [part],
+            rel,
+            "ingest",
+            [str(part), "'age' (data.features.numeric)", f"not a number in data row {row}"],
+            forbidden=("unknown",),
+        )
     if name == "nulls_just_over_mostly":
         inside = frame.index[in_window(frame) & frame[NULL_COLUMN].notna()]
         frame.loc[inside[:1], NULL_COLUMN] = None
@@ -152,6 +195,8 @@ def training_case(name: str, frame: pd.DataFrame, root: Path) -> Case:
 TRAINING_CASES = [
     "truncated_parquet",
     "ragged_csv",
+    "symlink_out_of_the_root",
+    "system_file_as_csv",
     "unreadable_path",
     "renamed_column",
     "missing_column",
@@ -177,6 +222,8 @@ def assert_one_failure_notified(sandbox: Sandbox, before: tuple[int, int], dag_i
         assert fragment in body, (fragment, body)
     text = posts[0].json["text"]
     assert f"task: {case.task}" in text and case.expected[-1] in text, text
+    for content in case.forbidden:
+        assert content not in body and content not in text, f"alert quotes the file: {content!r}"
 
 
 def assert_failed_at(state: str, task_states: dict[str, str], task: str, steps: tuple[str, ...]) -> None:

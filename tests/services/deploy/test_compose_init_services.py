@@ -1,4 +1,5 @@
-"""docker-compose.yml's airflow-init script, run natively against a real PostgreSQL with .env.example's values.
+"""docker-compose.yml's airflow-init script, run natively against a real PostgreSQL with .env.example's values:
+it refuses the placeholders and short secrets, then a bad Fernet key, then initialises.
 
 No Docker engine runs here, so the script the init container would run (as `docker-compose config`
 resolves it) runs in bash with this checkout's Airflow, pointed at a fresh database on 127.0.0.1.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import stat
 import subprocess
@@ -19,6 +21,26 @@ from tests.integration.deploy.test_compose import ENV_EXAMPLE, compose_config
 from tests.support.fixtures import PostgresDatabase
 
 VENV_BIN = Path(sys.executable).parent
+# .env variables airflow-init refuses while they hold .env.example's placeholders
+WEAK_CHECKED = (
+    "AIRFLOW_JWT_SECRET",
+    "AIRFLOW_API_SECRET_KEY",
+    "AIRFLOW_ADMIN_PASSWORD",
+    "POSTGRES_PASSWORD",
+    "MLFLOW_DB_PASSWORD",
+    "MLFLOW_PASSWORD",
+    "MLCYCLE_S3_SECRET_KEY",
+)
+# the same secrets as the init container receives them
+CONTAINER_VARS = (
+    "AIRFLOW__API_AUTH__JWT_SECRET",
+    "AIRFLOW__API__SECRET_KEY",
+    "AIRFLOW_ADMIN_PASSWORD",
+    "POSTGRES_PASSWORD",
+    "MLFLOW_DB_PASSWORD",
+    "MLFLOW_TRACKING_PASSWORD",
+    "AWS_SECRET_ACCESS_KEY",
+)
 
 
 def _init_service(tmp_path: Path) -> dict[str, Any]:
@@ -57,16 +79,30 @@ def test_init_migrates_sets_the_admin_password_and_checks_connections(
         "HOME": str(tmp_path),
         "PYTHONWARNINGS": "ignore::UserWarning",
     }
-    placeholder = _run_init(init, env)  # .env.example's placeholder, not replaced yet
+    placeholder = _run_init(init, env)  # .env.example's placeholders, not replaced yet
     assert placeholder.returncode != 0
-    assert "AIRFLOW_FERNET_KEY in .env is not a Fernet key" in placeholder.stderr, placeholder.stderr[-2000:]
+    for name in WEAK_CHECKED:
+        assert f"{name} in .env still holds a placeholder" in placeholder.stderr, placeholder.stderr[-2000:]
+    assert "change-me" not in placeholder.stderr  # named, never printed
+    assert not passwords.exists()
+
+    strong = {var: secrets.token_urlsafe(32) for var in CONTAINER_VARS}
+    short = _run_init(init, {**env, **strong, "AIRFLOW__API_AUTH__JWT_SECRET": "sixteen-chars-ok"})
+    assert short.returncode != 0
+    assert "AIRFLOW_JWT_SECRET in .env is shorter than 32 characters" in short.stderr, short.stderr[-2000:]
+    assert "sixteen-chars-ok" not in short.stderr + short.stdout
+    env |= strong
+
+    fernet = _run_init(init, env)  # the Fernet key is still .env.example's placeholder
+    assert fernet.returncode != 0
+    assert "AIRFLOW_FERNET_KEY in .env is not a Fernet key" in fernet.stderr, fernet.stderr[-2000:]
     assert not passwords.exists()
 
     env["AIRFLOW__CORE__FERNET_KEY"] = Fernet.generate_key().decode()  # as the user generates it
     done = _run_init(init, env)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert "3.3.2" in done.stdout.splitlines()[-1]  # `airflow version`, the script's last step
-    assert json.loads(passwords.read_text()) == {"admin": "change-me-admin"}
+    assert json.loads(passwords.read_text()) == {"admin": strong["AIRFLOW_ADMIN_PASSWORD"]}
     assert stat.S_IMODE(passwords.stat().st_mode) == 0o600
     import psycopg
 

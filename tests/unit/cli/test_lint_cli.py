@@ -51,3 +51,26 @@ def test_deep_lint_builds_expectations_with_great_expectations(
 def test_lint_of_an_empty_directory_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["lint", str(tmp_path)]) == 2
     assert "no *.yaml pipeline files" in capsys.readouterr().err
+
+
+def test_lint_refuses_a_system_file_and_deep_lint_a_symlink_out_of_the_data_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "root"
+    (root / "data").mkdir(parents=True)
+    (root / "data" / "etc").symlink_to("/etc")
+    monkeypatch.setenv("MLCYCLE_DATA_ROOT", str(root))
+    monkeypatch.delenv("MLCYCLE_ALLOWED_SOURCES", raising=False)
+    pipes = tmp_path / "pipes"
+    pipes.mkdir()
+    source = "source: data/demo/churn/*.parquet"
+    (pipes / "absolute.yaml").write_text(DEMO.read_text().replace(source, "source: /etc/passwd"))
+    assert main(["lint", str(pipes)]) == 1
+    assert f"data.source: '/etc/passwd' is outside the data root {root}" in capsys.readouterr().err
+
+    (pipes / "absolute.yaml").write_text(DEMO.read_text().replace(source, "source: data/etc/passwd"))
+    assert main(["lint", str(pipes)]) == 0  # the text stays inside the root
+    capsys.readouterr()
+    assert main(["lint", "--deep", str(pipes)]) == 1
+    err = capsys.readouterr().err
+    assert f"data.source: {root}/data/etc/passwd (resolves to /etc/passwd) (data.source) is outside" in err

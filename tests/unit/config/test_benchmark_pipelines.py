@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from mlcycle.config.loader import parse_pipeline
 from mlcycle.core.features import snapshot_columns
@@ -16,7 +17,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import orchestration_bench  # noqa: E402
 
 
-def test_orchestration_pipeline_reads_only_columns_the_generated_data_has(tmp_path: Path) -> None:
+def test_orchestration_pipeline_reads_only_columns_the_generated_data_has(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLCYCLE_DATA_ROOT", str(tmp_path))  # the benchmark's data root is its workdir
     data = tmp_path / "data.parquet"
     orchestration_bench.write_data(data, 200, 14, 6)
     text = orchestration_bench.pipeline_yaml(data, "bench_model", 14, 6)

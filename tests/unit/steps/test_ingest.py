@@ -300,7 +300,7 @@ def test_renamed_column_gets_a_did_you_mean(tmp_path: Path) -> None:
         read_file(str(path), "parquet", ["id", "ts"])
 
 
-def test_numeric_feature_as_text_is_parsed_or_named_with_its_value(
+def test_numeric_feature_as_text_is_parsed_or_named_with_its_row(
     make_pipeline: PipelineFactory, data_root: Path, store: LocalArtifactStore
 ) -> None:
     good = _rows(["2025-02-20 00:00:00", "2025-02-21 00:00:00"]).assign(x=["1.5", "2"])
@@ -314,7 +314,8 @@ def test_numeric_feature_as_text_is_parsed_or_named_with_its_value(
         ingest_snapshot(make_pipeline(_yaml("t/*.parquet")), END, store)
     msg = str(info.value)
     assert msg.startswith(f"{bad}: column 'x' (data.features.numeric) is string")
-    assert "'n/a'" in msg and "data.features.categorical" in msg
+    assert "not a number in data row 2" in msg and "data.features.categorical" in msg
+    assert "n/a" not in msg  # the row is named; the file's content is never quoted
 
 
 def test_read_file_missing_parquet_column(tmp_path: Path) -> None:
