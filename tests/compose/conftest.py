@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -147,22 +148,32 @@ def _dotenv(tmp: Path, ui_port: int, mlflow_port: int) -> tuple[Path, dict[str, 
 
 
 def _healthchecks(stop: threading.Event) -> None:
-    """podman schedules health checks with systemd timers; there is no systemd here, so run them."""
+    """podman schedules health checks with systemd timers; there is no systemd here, so run them.
+
+    Each container's check runs at its own interval, as Docker would: running it more often would
+    spend the retries a slow start is allowed before the container counts as unhealthy.
+    """
+    due: dict[str, float] = {}
     while not stop.is_set():
-        names = _run(
-            "podman",
-            "ps",
-            "--filter",
-            f"label=com.docker.compose.project={PROJECT}",
-            "--format",
-            "{{.Names}}",
-            check=False,
-        ).split()
-        for name in names:
+        listing = ["podman", "ps", "--filter", f"label=com.docker.compose.project={PROJECT}", "--format"]
+        for name in _run(*listing, "{{.Names}}", check=False).split():
+            if time.monotonic() < due.get(name, 0.0):
+                continue
+            interval = _run(
+                "podman", "inspect", "--format", "{{.Config.Healthcheck.Interval}}", name, check=False
+            )
+            seconds = _go_duration(interval.strip()) or 10.0
+            due[name] = time.monotonic() + max(seconds, 1.0)
             subprocess.run(
                 ["podman", "healthcheck", "run", name], capture_output=True, timeout=120, check=False
             )
-        stop.wait(2)
+        stop.wait(1)
+
+
+def _go_duration(text: str) -> float:
+    """Seconds in a Go duration as podman prints it (`15s`, `1m30s`, `500ms`)."""
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+    return sum(float(n) * units[u] for n, u in re.findall(r"([0-9.]+)(ms|us|µs|ns|h|m|s)", text))
 
 
 @pytest.fixture(scope="session")
@@ -191,6 +202,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         ["podman", "system", "service", "-t", "0", f"unix://{sock}"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a Ctrl-C of the test must not take the API away before teardown
     )
     stop = threading.Event()
     env = {
@@ -208,6 +220,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 break
             time.sleep(0.2)
         stack.compose("down", "-v", "--remove-orphans", check=False)  # leftovers of an interrupted run
+        _remove_leftovers()
         threading.Thread(target=_healthchecks, args=(stop,), daemon=True).start()
         up = time.monotonic()
         stack.compose("up", "-d", "--no-build", timeout=UP_TIMEOUT)
@@ -217,9 +230,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     finally:
         stop.set()
         stack.compose("down", "-v", "--remove-orphans", check=False)
+        _remove_leftovers()
         service.terminate()
         service.wait(timeout=30)
         print(f"\ncompose timings: {stack.timings}")
+
+
+def _remove_leftovers() -> None:
+    """What `down` left (it needs the API socket): the project's containers, volumes and network."""
+    label = f"label=com.docker.compose.project={PROJECT}"
+    for kind, listing in (
+        ("container", ["podman", "ps", "-a", "--filter", label, "--format", "{{.Names}}"]),
+        ("volume", ["podman", "volume", "ls", "--filter", label, "--format", "{{.Name}}"]),
+        ("network", ["podman", "network", "ls", "--filter", label, "--format", "{{.Name}}"]),
+    ):
+        names = _run(*listing, check=False).split()
+        if names:
+            _run("podman", kind, "rm", "-f", *names, check=False)
 
 
 def _wait_healthy(stack: Stack) -> None:

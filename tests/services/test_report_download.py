@@ -45,7 +45,6 @@ def test_hostile_category_in_the_downloaded_drift_report_runs_no_script(
     report = Path(w.records["drift"]["report"]["html_uri"])
     downloaded = tmp_path / "drift_report.html"
     downloaded.write_bytes(report.read_bytes())
-    assert PAYLOAD not in downloaded.read_text(encoding="utf-8")
 
     dialogs: list[str] = []
     with sync_playwright() as pw:
@@ -65,3 +64,4 @@ def test_hostile_category_in_the_downloaded_drift_report_runs_no_script(
     assert dialogs == [] and ran == 0, (
         f"the downloaded report ran the payload: {ran} times, dialogs {dialogs}"
     )
+    assert PAYLOAD not in downloaded.read_text(encoding="utf-8")

@@ -341,7 +341,11 @@ def monitor_case(name: str, frame: pd.DataFrame, root: Path) -> Case:
         window["monthly_charges"] = window["monthly_charges"].map(lambda v: f"${v:.2f}")
         _write(window, part)
         return Case(
-            [part], rel, "load_window", [str(part), "'monthly_charges' (data.features.numeric)", "'$"]
+            [part],
+            rel,
+            "load_window",
+            [str(part), "'monthly_charges' (data.features.numeric)", "not a number in data row 1"],
+            forbidden=(window["monthly_charges"].iloc[0],),
         )
     if name == "unseen_label":
         window.loc[window.index[:11], "churned"] = 2

@@ -29,6 +29,7 @@ WEAK_CHECKED = (
     "POSTGRES_PASSWORD",
     "MLFLOW_DB_PASSWORD",
     "MLFLOW_PASSWORD",
+    "MLFLOW_SECRET_KEY",
     "MLCYCLE_S3_SECRET_KEY",
 )
 # the same secrets as the init container receives them
@@ -39,6 +40,7 @@ CONTAINER_VARS = (
     "POSTGRES_PASSWORD",
     "MLFLOW_DB_PASSWORD",
     "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_SECRET_KEY",
     "AWS_SECRET_ACCESS_KEY",
 )
 
