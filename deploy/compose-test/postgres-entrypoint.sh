@@ -1,6 +1,6 @@
 #!/bin/bash
 # What the official postgres image's entrypoint does on an empty data directory: initdb with
-# POSTGRES_USER/POSTGRES_PASSWORD/POSTGRES_DB, run /docker-entrypoint-initdb.d/*.sh, then serve.
+# POSTGRES_USER/POSTGRES_PASSWORD/POSTGRES_DB (UTF-8, as the official image), run /docker-entrypoint-initdb.d/*.sh, then serve.
 set -euo pipefail
 PGDATA=${PGDATA:-/var/lib/postgresql/data}
 mkdir -p "$PGDATA" /var/run/postgresql
@@ -9,7 +9,7 @@ chmod 700 "$PGDATA"
 as_pg() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   pwfile=$(mktemp) && printf '%s\n' "$POSTGRES_PASSWORD" > "$pwfile" && chown postgres "$pwfile"
-  as_pg initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile="$pwfile" --auth-local=trust --auth-host=scram-sha-256 >/dev/null
+  as_pg initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile="$pwfile" --auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >/dev/null
   rm -f "$pwfile"
   echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
   as_pg pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null

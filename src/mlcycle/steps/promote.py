@@ -130,6 +130,7 @@ def log_model_card(
     """Write the version's model card (Markdown and HTML) into its MLflow run and the run records;
     return the Markdown card's URI."""
     from mlcycle.core.model_card import render_model_card, render_model_card_html
+    from mlcycle.core.safe_html import escape_embedded_json
 
     run_tags = env.tracking.run_tags(run_id)
     lineage = {
@@ -148,7 +149,7 @@ def log_model_card(
         decision.to_xcom(),
         lineage,
     )
-    page = render_model_card_html(card, f"Model card: {env.pipe.model_name} v{version}")
+    page = escape_embedded_json(render_model_card_html(card, f"Model card: {env.pipe.model_name} v{version}"))
     with env.tracking.run(run_id) as run:
         run.log_text(card, Artifact.CARD)
         run.log_text(page, Artifact.CARD_HTML)
