@@ -154,20 +154,22 @@ def _healthchecks(stop: threading.Event) -> None:
     spend the retries a slow start is allowed before the container counts as unhealthy.
     """
     due: dict[str, float] = {}
+    running: dict[str, subprocess.Popen[bytes]] = {}  # one check per container at a time, side by side
     while not stop.is_set():
         listing = ["podman", "ps", "--filter", f"label=com.docker.compose.project={PROJECT}", "--format"]
         for name in _run(*listing, "{{.Names}}", check=False).split():
-            if time.monotonic() < due.get(name, 0.0):
+            if time.monotonic() < due.get(name, 0.0) or (name in running and running[name].poll() is None):
                 continue
             interval = _run(
                 "podman", "inspect", "--format", "{{.Config.Healthcheck.Interval}}", name, check=False
             )
-            seconds = _go_duration(interval.strip()) or 10.0
-            due[name] = time.monotonic() + max(seconds, 1.0)
-            subprocess.run(
-                ["podman", "healthcheck", "run", name], capture_output=True, timeout=120, check=False
+            due[name] = time.monotonic() + max(_go_duration(interval.strip()) or 10.0, 1.0)
+            running[name] = subprocess.Popen(
+                ["podman", "healthcheck", "run", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
         stop.wait(1)
+    for proc in running.values():
+        proc.wait(timeout=120)
 
 
 def _go_duration(text: str) -> float:
