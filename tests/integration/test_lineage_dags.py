@@ -107,7 +107,7 @@ def test_every_task_of_the_train_monitor_and_rollback_dags_declares_lineage(life
         event = jobs[f"{name}__train.{task}"]
         assert event["inputs"] or event["outputs"], task
         assert event["run"]["facets"]["mlcycle_config"]["configSha256"] == find_pipeline(name).config_sha256
-    for task in ("load_window", "score", "detect_drift", "decide"):
+    for task in ("load_window", "score", "detect_drift", "decide", "act"):
         assert jobs[f"{name}__monitor.{task}"]["outputs"], task
     verdict = jobs[f"{name}__monitor.decide"]["run"]["facets"]["mlcycle_monitorVerdict"]
     assert verdict["status"] == lifecycle["window"].records["decision"]["status"] and verdict["severity"]

@@ -20,7 +20,7 @@ from mlcycle.airflow.callbacks import (
     failure_notifiers,
 )
 from mlcycle.airflow.docs import doc_md, monitor_doc_md
-from mlcycle.airflow.lineage import declared
+from mlcycle.airflow.lineage import declare, declared
 from mlcycle.airflow.links import attach_links
 from mlcycle.airflow.manual import build_approve_dag, build_rollback_dag
 from mlcycle.airflow.placement import place_tasks
@@ -283,6 +283,7 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
                 send_alert=alert_sender(env.pipe, context),
                 report_link=_report_link(ctx.dag_id, ctx.run_id, Record.DRIFT_REPORT_HTML),
             )
+            declare(Task.ACT, env, taken, verdict=decision)
             return taken.retrain
 
         @task(task_id=Task.SHADOW_SCORE)
@@ -292,7 +293,8 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
             from mlcycle.steps.monitor.shadow import score_shadow
 
             env = open_env(config_path, _run_context()[0])
-            return score_shadow(env, Window.from_xcom(window), Scored.from_xcom(scored)).to_xcom()
+            out = score_shadow(env, Window.from_xcom(window), Scored.from_xcom(scored))
+            return declared(Task.SHADOW_SCORE, env, out, window=window, model=env.pipe.model_name)
 
         @task(task_id=Task.SHADOW_DECIDE)
         def shadow_decide_task(record: dict[str, Any]) -> dict[str, Any]:

@@ -15,12 +15,10 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlcycle.core.lineage import TaskLineage, alias_move_facet, config_facet, mlflow_namespace, task_lineage
-from mlcycle.core.names import CHAMPION
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the DAG factory imports this module at parse time: the rest is imported by tasks
     from mlcycle.config.loader import Pipeline
     from mlcycle.config.settings import Settings
+    from mlcycle.core.lineage import TaskLineage
     from mlcycle.core.records import StepRecord
     from mlcycle.steps.context import Env
 
@@ -29,7 +27,7 @@ log = logging.getLogger(__name__)
 EXTRACTOR = "mlcycle.airflow.ol_extractor.MlcycleExtractor"
 HOME_FILE_TRANSPORT = {"type": "mlcycle.adapters.lineage_events.HomeFileTransport"}
 
-_PENDING: dict[tuple[str, str, str], TaskLineage] = {}
+_PENDING: dict[tuple[str, str, str], TaskLineage] = {}  # (dag_id, run_id, task_id) -> lineage
 
 
 def openlineage_env() -> dict[str, str]:
@@ -58,6 +56,8 @@ def _dump(record: StepRecord | dict[str, Any] | None) -> dict[str, Any] | None:
 def _keep(
     dag_id: str, run_id: str, task: str, pipe: Pipeline, settings: Settings, lineage: TaskLineage
 ) -> None:
+    from mlcycle.core.lineage import TaskLineage, config_facet
+
     config = config_facet(pipe.name, str(Path(pipe.path).resolve()), pipe.config_sha256, _git_commit())
     facets = {**lineage.run_facets, "mlcycle_config": config}
     _PENDING[(dag_id, run_id, task)] = TaskLineage(lineage.inputs, lineage.outputs, facets)
@@ -65,6 +65,14 @@ def _keep(
 
 def declared(task: str, env: Env, out: StepRecord, **inputs: Any) -> dict[str, Any]:
     """``out.to_xcom()``, after keeping the task's lineage from ``out`` and its ``inputs`` records."""
+    declare(task, env, out, **inputs)
+    return out.to_xcom()
+
+
+def declare(task: str, env: Env, out: StepRecord, **inputs: Any) -> None:
+    """Keep the task's lineage, built from ``out`` and its ``inputs`` records, for the extractor."""
+    from mlcycle.core.lineage import mlflow_namespace, task_lineage
+
     try:
         records: dict[str, Any] = {"out": _dump(out), **{k: _dump(v) for k, v in inputs.items()}}
         records.update(by=env.ctx.actor, via=f"DAG {env.ctx.dag_id} run {env.ctx.run_id}")
@@ -72,16 +80,16 @@ def declared(task: str, env: Env, out: StepRecord, **inputs: Any) -> dict[str, A
         _keep(env.ctx.dag_id, env.ctx.run_id, task, env.pipe, env.settings, lineage)
     except Exception as exc:  # lineage is a by-product: it never fails the task
         log.warning("OpenLineage: no lineage declared for %s (the task goes on): %s", task, exc)
-    return out.to_xcom()
 
 
 def declare_move(
     action: str, ti: Any, pipe: Pipeline, settings: Settings, result: dict[str, Any], common: dict[str, str]
 ) -> None:
     """The lineage of a manual rollback or approval: the champion's move to the version."""
-    try:
-        from mlcycle.core.lineage import model_version_dataset
+    from mlcycle.core.lineage import TaskLineage, alias_move_facet, mlflow_namespace, model_version_dataset
+    from mlcycle.core.names import CHAMPION
 
+    try:
         ns = mlflow_namespace(settings.tracking_uri)
         to = str(result.get("to_version") or result["version"])
         moved = alias_move_facet(

@@ -184,6 +184,11 @@ def task_lineage(task: str, records: Mapping[str, Any], mlflow_ns: str) -> TaskL
         ),
         "score": lambda: _score_lineage(out, win_ds, mlflow_ns),
         "detect_drift": lambda: _drift_lineage(records, out, win_ds, mlflow_ns),
+        "act": lambda: TaskLineage(
+            [file_dataset(str(u)) for u in (_records(records, "verdict").get("decision_uri"),) if u],
+            [file_dataset(out["action_uri"])] if out.get("action_uri") else [],
+        ),
+        "shadow_score": lambda: _shadow_score_lineage(records, out, win_ds, mlflow_ns),
         "shadow_decide": lambda: _shadow_lineage(records, out, mlflow_ns),
         "decide": lambda: TaskLineage(
             [file_dataset(out["report_uri"])],
@@ -313,3 +318,14 @@ def _shadow_lineage(records: Mapping[str, Any], out: Mapping[str, Any], mlflow_n
     return TaskLineage(
         [], [model_version_dataset(mlflow_ns, str(model), str(version))], {"mlcycle_aliasMove": move}
     )
+
+
+def _shadow_score_lineage(
+    records: Mapping[str, Any], out: Mapping[str, Any], win_ds: dict[str, Any] | None, mlflow_ns: str
+) -> TaskLineage:
+    model, version = records.get("model"), out.get("challenger_version")
+    if not out.get("active") or not model or not version:
+        return TaskLineage()
+    challenger = model_version_dataset(mlflow_ns, str(model), str(version))
+    outputs = [file_dataset(out["predictions_uri"])] if out.get("predictions_uri") else []
+    return TaskLineage([d for d in (win_ds, challenger) if d], outputs)

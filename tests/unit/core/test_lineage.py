@@ -188,3 +188,19 @@ def test_the_champion_at_an_instant_is_the_last_champion_move_at_or_before_it() 
     assert champion_at(events, at("2026-01-07T00:00:00"))["to_version"] == "1"  # type: ignore[index]
     assert champion_at(events, at("2026-01-10T00:00:00"))["to_version"] == "2"  # type: ignore[index]
     assert champion_at(events, at("2026-02-01T00:00:00"))["to_version"] == "1"  # type: ignore[index]
+
+
+def test_shadow_scoring_reads_the_challenger_and_the_guard_links_verdict_to_action() -> None:
+    window = {"uri": "/w/aa.parquet", "sha256": "aa"}
+    shadow = {"active": True, "challenger_version": "4", "predictions_uri": "/p/shadow.parquet"}
+    lin = task_lineage("shadow_score", {"out": shadow, "window": window, "model": "churn"}, NS)
+    assert [d["name"] for d in lin.inputs] == ["/w/aa.parquet", "models/churn/4"]
+    assert [d["name"] for d in lin.outputs] == ["/p/shadow.parquet"]
+    assert task_lineage("shadow_score", {"out": {"active": False}, "model": "churn"}, NS).inputs == []
+    act = task_lineage(
+        "act", {"out": {"action_uri": "/r/action.json"}, "verdict": {"decision_uri": "/r/d.json"}}, NS
+    )
+    assert ([d["name"] for d in act.inputs], [d["name"] for d in act.outputs]) == (
+        ["/r/d.json"],
+        ["/r/action.json"],
+    )
