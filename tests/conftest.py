@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from mlcycle.airflow.lineage import openlineage_env
+
 ROOT = Path(__file__).resolve().parents[1]
 SESSION_DIR = Path(tempfile.mkdtemp(prefix="mlcycle-tests-"))
 
@@ -36,6 +38,8 @@ _ENV = {
 }
 for _key, _value in _ENV.items():
     os.environ[_key] = _value
+for _key, _value in openlineage_env().items():  # the embedded file transport under MLCYCLE_HOME
+    os.environ.setdefault(_key, _value)
 for _key in ("MLFLOW_TRACKING_URI", "MLCYCLE_ARTIFACT_ROOT", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
     os.environ.pop(_key, None)
 (SESSION_DIR / "pipelines").mkdir(parents=True)

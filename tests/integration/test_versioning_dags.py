@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from mlcycle.adapters.lineage_events import read_event_dicts
 from mlcycle.adapters.registry import MlflowRegistry
 from mlcycle.airflow.devrun import _state, _test_run, run_training
 from mlcycle.airflow.factory import build_approve_dag, build_rollback_dag
@@ -76,6 +77,15 @@ def test_manual_mode_waits_as_challenger_then_the_approve_dag_promotes(manual_ru
     assert events[0]["via"] == f"DAG vers_manual__train run {s.run_id}"
     assert events[1]["via"] == f"DAG vers_manual__approve run {run_id}"
     assert events[1]["reason"] == "reviewed the holdout and slices"
+    # the approval's OpenLineage event: the champion's move to the version (docs/lineage.md)
+    moves = [
+        e["run"]["facets"]["mlcycle_aliasMove"]
+        for e in read_event_dicts(load_settings().lineage_events)
+        if e["job"]["name"] == "vers_manual__approve.approve" and e["eventType"] == "COMPLETE"
+    ]
+    assert [(m["action"], m["alias"], m["toVersion"], m["why"]) for m in moves] == [
+        ("approve", CHAMPION, promo["version"], "reviewed the holdout and slices")
+    ]
 
     # approving again: nothing waits that is not already champion; the run fails and moves nothing
     state, _ = _run_manual(dag, {"reason": "again"})

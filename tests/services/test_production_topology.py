@@ -40,6 +40,8 @@ import psycopg
 import pytest
 from mlflow import MlflowClient
 
+from mlcycle.adapters.lineage_events import read_event_dicts
+from mlcycle.airflow.lineage import openlineage_env
 from mlcycle.cli.demo import write_demo_data
 from mlcycle.core.names import record_key
 from tests.support.fixtures import (
@@ -198,6 +200,7 @@ def topology(
             **celery_executor_env(broker, f"db+{airflow_db.url}", concurrency=2),
             **simple_auth_env(home, ADMIN, password),
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+            **openlineage_env(),  # as docker-compose.yml: the file transport under MLCYCLE_HOME
             "MLCYCLE_HOME": str(work / "home"),
             "MLCYCLE_CONFIG_DIR": str(config_dir),
             "MLCYCLE_ARTIFACT_ROOT": f"s3://{bucket}/artifacts",
@@ -336,6 +339,21 @@ def test_training_dag_triggered_over_rest_runs_on_the_celery_worker(
     assert any(k.startswith("mlflow/") and k.endswith("MLmodel") for k in keys), keys
     promotion = topology.record(TRAIN_DAG, run_id, "promotion.json")
     assert promotion["version"] == "1", promotion
+
+    # the worker's OpenLineage events (docs/lineage.md): S3 sources -> snapshot -> run -> version
+    events = [
+        e
+        for e in read_event_dicts(topology.work / "home" / "lineage" / "events.jsonl")
+        if e["eventType"] == "COMPLETE" and e["job"]["name"].startswith(f"{TRAIN_DAG}.")
+    ]
+    by_task = {e["job"]["name"].split(".", 1)[1]: e for e in events}
+    assert set(by_task) == set(TRAIN_TASKS), sorted(by_task)
+    sources = by_task["ingest"]["inputs"]
+    assert sources and {d["namespace"] for d in sources} == {f"s3://{topology.bucket}"}
+    assert all(d["facets"]["version"]["datasetVersion"] for d in sources)
+    [version] = by_task["register_and_promote"]["outputs"]
+    host = topology.mlflow.url.split("://", 1)[1].rstrip("/")
+    assert (version["namespace"], version["name"]) == (f"mlflow://{host}", f"models/{topology.model_name}/1")
 
 
 def test_backfill_of_monitor_dag_completes_on_the_worker_and_never_retrains(

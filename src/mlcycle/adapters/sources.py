@@ -256,12 +256,17 @@ class SourceSpec:
 
 
 def read_source(
-    spec: SourceSpec, start: datetime | None, end: datetime, allow_missing: bool = False
+    spec: SourceSpec,
+    start: datetime | None,
+    end: datetime,
+    allow_missing: bool = False,
+    digests: dict[str, str] | None = None,
 ) -> tuple[pa.Table | None, int]:
     """Rows of ``spec`` in ``[start, end)`` (all rows without a timestamp column) and the file count.
 
     Returns ``(None, files)`` when no row falls in the window. A source that does not exist raises
     DataSourceError unless ``allow_missing`` (an absent time partition is an empty window).
+    ``digests``, when given, receives the sha256 of every file read, by its path or ``s3://`` URI.
     """
     import pyarrow as pa
 
@@ -288,6 +293,8 @@ def read_source(
                     raise DataSourceError(f"{name}: cannot download ({spec.key}): {exc}") from exc
             else:
                 check_confined(local, spec.key)
+            if digests is not None:
+                digests[name] = file_sha256(Path(local))
             table = read_file(local, fmt, spec.columns, label=name, optional=spec.optional_columns)
             table = cast_numeric(table, spec.numeric, name)
             if spec.timestamp_column:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mlcycle.adapters.wiring import open_store
+from mlcycle.airflow.lineage import openlineage_env
 from mlcycle.config.loader import find_pipeline, project_root
 from mlcycle.config.settings import load_settings
 from mlcycle.core.names import record_key
@@ -19,7 +20,7 @@ from mlcycle.errors import MlcycleError
 
 
 def airflow_env(home: Path) -> dict[str, str]:
-    """Embedded Airflow: SQLite metadata under ``home``, this project's dags and plugins."""
+    """Embedded Airflow: SQLite metadata under ``home``, this project's dags and plugins, lineage on."""
     root = project_root()
     airflow_home = Path(os.environ.get("AIRFLOW_HOME") or home / "airflow")
     return {
@@ -36,6 +37,7 @@ def airflow_env(home: Path) -> dict[str, str]:
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"
         ),
         "TQDM_DISABLE": os.environ.get("TQDM_DISABLE", "1"),
+        **openlineage_env(),
     }
 
 

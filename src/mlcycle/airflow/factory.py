@@ -20,6 +20,7 @@ from mlcycle.airflow.callbacks import (
     failure_notifiers,
 )
 from mlcycle.airflow.docs import doc_md, monitor_doc_md
+from mlcycle.airflow.lineage import declare, declared
 from mlcycle.airflow.links import attach_links
 from mlcycle.airflow.manual import build_approve_dag, build_rollback_dag
 from mlcycle.airflow.placement import place_tasks
@@ -86,7 +87,8 @@ def build_training_dag(pipe: Pipeline) -> DAG:
             params = get_current_context()["params"]
             if params.get("data_end"):
                 end = datetime.fromisoformat(str(params["data_end"]).replace("Z", "+00:00"))
-            return ingest(open_env(config_path, ctx), end, params.get("lookback_days")).to_xcom()
+            env = open_env(config_path, ctx)
+            return declared(Task.INGEST, env, ingest(env, end, params.get("lookback_days")))
 
         @task(task_id=Task.CHECK_DATA)
         def check_data_task(snapshot: dict[str, Any]) -> dict[str, Any]:
@@ -96,7 +98,9 @@ def build_training_dag(pipe: Pipeline) -> DAG:
 
             with _no_retry_for_bad_data():
                 env = open_env(config_path, _run_context()[0])
-                return check_data(env, Snapshot.from_xcom(snapshot)).to_xcom()
+                return declared(
+                    Task.CHECK_DATA, env, check_data(env, Snapshot.from_xcom(snapshot)), snapshot=snapshot
+                )
 
         @task(task_id=Task.TRAIN)
         def train_task(snapshot: dict[str, Any], checks: dict[str, Any]) -> dict[str, Any]:
@@ -106,7 +110,8 @@ def build_training_dag(pipe: Pipeline) -> DAG:
 
             with _no_retry_for_bad_data():
                 env = open_env(config_path, _run_context()[0])
-                return train(env, Snapshot.from_xcom(snapshot), DataChecks.from_xcom(checks)).to_xcom()
+                out = train(env, Snapshot.from_xcom(snapshot), DataChecks.from_xcom(checks))
+                return declared(Task.TRAIN, env, out, snapshot=snapshot, checks=checks)
 
         @task(task_id=Task.EVALUATE)
         def evaluate_task(snapshot: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
@@ -115,7 +120,8 @@ def build_training_dag(pipe: Pipeline) -> DAG:
             from mlcycle.steps.evaluate import evaluate
 
             env = open_env(config_path, _run_context()[0])
-            return evaluate(env, Snapshot.from_xcom(snapshot), TrainResult.from_xcom(trained)).to_xcom()
+            out = evaluate(env, Snapshot.from_xcom(snapshot), TrainResult.from_xcom(trained))
+            return declared(Task.EVALUATE, env, out, snapshot=snapshot, trained=trained)
 
         @task(task_id=Task.VALIDATE_MODEL)
         def validate_task(evaluation: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
@@ -125,9 +131,8 @@ def build_training_dag(pipe: Pipeline) -> DAG:
 
             force = bool(get_current_context()["params"].get("force_promote"))
             env = open_env(config_path, _run_context()[0])
-            return validate_model(
-                env, Evaluation.from_xcom(evaluation), TrainResult.from_xcom(trained), force
-            ).to_xcom()
+            out = validate_model(env, Evaluation.from_xcom(evaluation), TrainResult.from_xcom(trained), force)
+            return declared(Task.VALIDATE_MODEL, env, out, trained=trained)
 
         @task(task_id=Task.REGISTER_AND_PROMOTE)
         def promote_task(
@@ -142,15 +147,19 @@ def build_training_dag(pipe: Pipeline) -> DAG:
             from mlcycle.steps.promote import register_and_promote
 
             skip = bool(get_current_context()["params"].get("skip_promotion"))
-            return register_and_promote(
-                open_env(config_path, _run_context()[0]),
+            env = open_env(config_path, _run_context()[0])
+            out = register_and_promote(
+                env,
                 TrainResult.from_xcom(trained),
                 Snapshot.from_xcom(snapshot),
                 DataChecks.from_xcom(checks),
                 Evaluation.from_xcom(evaluation),
                 GateDecision.from_xcom(decision),
                 skip,
-            ).to_xcom()
+            )
+            return declared(
+                Task.REGISTER_AND_PROMOTE, env, out, snapshot=snapshot, trained=trained, decision=decision
+            )
 
         snapshot = ingest_task()
         checks = check_data_task(snapshot)
@@ -210,7 +219,7 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
             start, end = context["data_interval_start"], context["data_interval_end"]
             env = open_env(config_path, _run_context()[0])
             try:
-                return load_window(env, start, end).to_xcom()
+                return declared(Task.LOAD_WINDOW, env, load_window(env, start, end))
             except EmptyWindowError as exc:
                 if env.pipe.config.monitoring.on_empty == "skip":
                     raise AirflowSkipException(f"skipping this window: {exc}") from exc
@@ -228,7 +237,8 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
             context = get_current_context()
             env = open_env(config_path, _run_context()[0])
             try:
-                return score(env, Window.from_xcom(window), notify=alert_sender(env.pipe, context)).to_xcom()
+                out = score(env, Window.from_xcom(window), notify=alert_sender(env.pipe, context))
+                return declared(Task.SCORE, env, out, window=window)
             except (NoChampionError, UnseenLabelError) as exc:
                 raise AirflowFailException(str(exc)) from exc
 
@@ -239,7 +249,8 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
             from mlcycle.steps.monitor.drift import detect_drift
 
             env = open_env(config_path, _run_context()[0])
-            return detect_drift(env, Window.from_xcom(window), Scored.from_xcom(scored)).to_xcom()
+            out = detect_drift(env, Window.from_xcom(window), Scored.from_xcom(scored))
+            return declared(Task.DETECT_DRIFT, env, out, window=window, scored=scored)
 
         @task(task_id=Task.DECIDE)
         def decide_task(drift: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
@@ -248,7 +259,8 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
             from mlcycle.steps.monitor.decide import decide
 
             env = open_env(config_path, _run_context()[0])
-            return decide(env, DriftResult.from_xcom(drift), Scored.from_xcom(scored)).to_xcom()
+            out = decide(env, DriftResult.from_xcom(drift), Scored.from_xcom(scored))
+            return declared(Task.DECIDE, env, out, drift=drift, scored=scored)
 
         @task.short_circuit(task_id=Task.ACT)
         def act_task(decision: dict[str, Any]) -> bool:
@@ -271,6 +283,7 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
                 send_alert=alert_sender(env.pipe, context),
                 report_link=_report_link(ctx.dag_id, ctx.run_id, Record.DRIFT_REPORT_HTML),
             )
+            declare(Task.ACT, env, taken, verdict=decision)
             return taken.retrain
 
         @task(task_id=Task.SHADOW_SCORE)
@@ -280,7 +293,8 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
             from mlcycle.steps.monitor.shadow import score_shadow
 
             env = open_env(config_path, _run_context()[0])
-            return score_shadow(env, Window.from_xcom(window), Scored.from_xcom(scored)).to_xcom()
+            out = score_shadow(env, Window.from_xcom(window), Scored.from_xcom(scored))
+            return declared(Task.SHADOW_SCORE, env, out, window=window, model=env.pipe.model_name)
 
         @task(task_id=Task.SHADOW_DECIDE)
         def shadow_decide_task(record: dict[str, Any]) -> dict[str, Any]:
@@ -290,9 +304,8 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
 
             context = get_current_context()
             env = open_env(config_path, _run_context()[0])
-            return judge_shadow(
-                env, ShadowScore.from_xcom(record), notify=alert_sender(env.pipe, context)
-            ).to_xcom()
+            out = judge_shadow(env, ShadowScore.from_xcom(record), notify=alert_sender(env.pipe, context))
+            return declared(Task.SHADOW_DECIDE, env, out, model=env.pipe.model_name)
 
         trigger = TriggerDagRunOperator(
             task_id=Task.TRIGGER_RETRAIN,

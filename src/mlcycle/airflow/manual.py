@@ -10,6 +10,7 @@ from typing import Any
 from airflow.sdk import DAG, Param, get_current_context, task
 
 from mlcycle.airflow.callbacks import airflow_actor, failure_notifiers
+from mlcycle.airflow.lineage import declare_move
 from mlcycle.config.loader import Pipeline
 from mlcycle.core.names import Task
 
@@ -60,12 +61,15 @@ def _versioning_call(action: str, pipe_path: str) -> dict[str, Any]:
     pipe, settings = load_pipeline(pipe_path), load_settings()
     try:
         if action == Task.ROLLBACK:
-            return rollback(
+            result = rollback(
                 pipe, settings, to=params.get("version"), force=bool(params.get("force")), **common
             )
-        return approve(pipe, settings, version=params.get("version"), **common)
+        else:
+            result = approve(pipe, settings, version=params.get("version"), **common)
     except PromotionError as exc:
         raise AirflowFailException(str(exc)) from exc
+    declare_move(action, ti, pipe, settings, result, common)
+    return result
 
 
 def build_rollback_dag(pipe: Pipeline) -> DAG:

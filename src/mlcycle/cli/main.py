@@ -139,9 +139,27 @@ def _cmd_history(args: argparse.Namespace) -> int:
     from mlcycle.ops.history import history, render_history
 
     pipe, settings = _versioning_args(args)
+    if args.at:
+        from mlcycle.ops.history import live_at, render_live_at
+
+        live = live_at(pipe, settings, _instant(args.at))
+        print(json.dumps(live, indent=2) if args.json else render_live_at(live))
+        return 0
     events = history(pipe, settings)
     print(json.dumps(events, indent=2) if args.json else render_history(pipe.model_name, events))
     return 0
+
+
+def _instant(text: str) -> Any:
+    from datetime import UTC, datetime
+
+    from mlcycle.errors import MlcycleError
+
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise MlcycleError(f"--at {text!r}: use an ISO instant such as 2026-03-01T12:00:00+00:00") from exc
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _cmd_rollback(args: argparse.Namespace) -> int:
@@ -200,6 +218,15 @@ def _cmd_lineage(args: argparse.Namespace) -> int:
     from mlcycle.ops.lineage import lineage, render_lineage
 
     pipe, settings = _versioning_args(args)
+    if args.graph:
+        from pathlib import Path
+
+        from mlcycle.ops.lineage_graph import load_events, render_graph, version_graph
+
+        source = Path(args.events) if args.events else settings.lineage_events
+        graph = version_graph(load_events(source), pipe.model_name, args.version)
+        print(json.dumps(graph, indent=2, default=str) if args.json else render_graph(graph, source))
+        return 0
     result = lineage(pipe, settings, args.version)
     print(json.dumps(result, indent=2, default=str) if args.json else render_lineage(result))
     return 1 if result["missing"] else 0
@@ -211,6 +238,9 @@ def _add_versioning_commands(sub: Any) -> None:
     )
     hist.add_argument("pipeline", help="pipeline name (the YAML file stem)")
     hist.add_argument("--json", action="store_true", help="print the events as JSON")
+    hist.add_argument(
+        "--at", metavar="ISO", help="name the champion at this instant and what scored the windows around it"
+    )
     hist.set_defaults(func=_cmd_history)
 
     rb = sub.add_parser("rollback", help="move champion back to the previous (or a given) version")
@@ -242,6 +272,16 @@ def _add_versioning_commands(sub: Any) -> None:
     li.add_argument("pipeline", help="pipeline name (the YAML file stem)")
     li.add_argument("version", help="model version number")
     li.add_argument("--json", action="store_true")
+    li.add_argument(
+        "--graph",
+        action="store_true",
+        help="the chain source files -> snapshot -> version -> alias moves, from the OpenLineage events alone",
+    )
+    li.add_argument(
+        "--events",
+        metavar="FILE",
+        help="OpenLineage events (JSON lines; default: $MLCYCLE_HOME/lineage/events.jsonl)",
+    )
     li.set_defaults(func=_cmd_lineage)
 
 

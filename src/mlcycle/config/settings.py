@@ -28,6 +28,11 @@ class Settings:
     def artifacts_on_s3(self) -> bool:
         return self.artifact_root.startswith("s3://")
 
+    @property
+    def lineage_events(self) -> Path:
+        """Where the embedded OpenLineage file transport appends its events (docs/lineage.md)."""
+        return self.home / "lineage" / "events.jsonl"
+
 
 def load_settings() -> Settings:
     home = Path(os.environ.get("MLCYCLE_HOME") or project_root() / ".mlcycle").resolve()

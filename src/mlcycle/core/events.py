@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from mlcycle.core.names import Tag
+from mlcycle.core.names import CHAMPION, Tag
 
 REASONS_KEPT = 20
 
@@ -38,3 +38,11 @@ def recorded_reasons(tags: dict[str, str]) -> list[str]:
 def is_validated(tags: dict[str, str]) -> bool:
     """Passed the validation gate on its own (a forced promotion did not)."""
     return tags.get(Tag.VALIDATION) == "passed" and tags.get(Tag.FORCED) != "true"
+
+
+def champion_at(events: list[dict[str, Any]], at: datetime) -> dict[str, Any] | None:
+    """The last champion move at or before ``at`` (its ``to_version`` is the champion then; None
+    when the alias had been removed), or None when the champion had not been set yet."""
+    moves = [e for e in events if e.get("alias") == CHAMPION and e.get("at")]
+    before = [e for e in moves if datetime.fromisoformat(e["at"]) <= at]
+    return before[-1] if before else None

@@ -49,6 +49,8 @@ class Snapshot(StepRecord):
     window_end: str
     source: str
     source_files: int
+    # sha256 of every source file read, by path or s3:// URI (the OpenLineage input datasets)
+    source_digests: dict[str, str] | None = None
 
 
 class DataChecks(StepRecord):
@@ -136,6 +138,7 @@ class Window(StepRecord):
     sha256: str
     columns: dict[str, str]
     has_labels: bool
+    source_digests: dict[str, str] | None = None
 
 
 class Scored(StepRecord):
@@ -189,6 +192,8 @@ class WindowVerdict(StepRecord):
     run_id: str
     decided_at: str
     decision_uri: str | None = None
+    # what scored the window: "champion" (model_version) or "fallback"
+    served_by: str | None = None
 
 
 class ActionTaken(StepRecord):

@@ -39,7 +39,8 @@ def ingest_snapshot(pipe: Pipeline, interval_end: datetime, store: ArtifactStore
         data.timestamp_column,
         numeric=tuple(data.features.numeric),
     )
-    table, n_files = read_source(spec, start, end)
+    digests: dict[str, str] = {}
+    table, n_files = read_source(spec, start, end, digests=digests)
     if table is None:
         window = f"[{start.isoformat() if start else '-inf'}, {end.isoformat()})"
         raise DataSourceError(
@@ -57,6 +58,7 @@ def ingest_snapshot(pipe: Pipeline, interval_end: datetime, store: ArtifactStore
         window_end=end.isoformat(),
         source=data.source,
         source_files=n_files,
+        source_digests=digests,
     )
 
 

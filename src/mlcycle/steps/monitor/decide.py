@@ -40,6 +40,7 @@ def decide(env: Env, drift: DriftResult, scored: Scored) -> WindowVerdict:
         dag_id=env.ctx.dag_id,
         run_id=env.ctx.run_id,
         decided_at=datetime.now(UTC).isoformat(),
+        served_by=scored.served_by,
     )
     MonitorLedger(env.store, pipe.name).record_verdict(drift.window_key, record.to_xcom())
     record = record.model_copy(update={"decision_uri": env.publish_record(record)})

@@ -79,6 +79,7 @@ def load_window(env: Env, start: datetime, end: datetime) -> Window:
     columns = window_columns(pipe, spec.timestamp_column)
     optional = (spec.label_column,) if spec.label_column and spec.label_column not in columns else ()
     tables, files = [], 0
+    digests: dict[str, str] = {}
     sources = expand_source(spec.source, start, end)
     for source in sources:
         table, n = read_source(
@@ -94,6 +95,7 @@ def load_window(env: Env, start: datetime, end: datetime) -> Window:
             start,
             end,
             allow_missing="{" in spec.source,  # a time partition that never landed is an empty part
+            digests=digests,
         )
         files += n
         if table is not None:
@@ -126,6 +128,7 @@ def load_window(env: Env, start: datetime, end: datetime) -> Window:
         sha256=sha,
         columns={f.name: str(f.type) for f in table.schema},
         has_labels=bool(spec.label_column and spec.label_column in table.column_names),
+        source_digests=digests,
     )
     env.publish_record(window)
     log.info("window %s: %d rows from %d file(s) -> %s", window.window_key, rows, files, uri)
