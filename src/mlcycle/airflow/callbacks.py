@@ -16,9 +16,8 @@ from airflow.sdk import get_current_context
 from mlcycle.airflow.notifiers import DeferredNotifier, send
 from mlcycle.config.loader import Pipeline
 from mlcycle.config.settings import CLI_USER_ENV, QUIET_ENV
+from mlcycle.core.summaries import error_head
 from mlcycle.core.triggers import describe_actor, describe_trigger, run_kind
-
-ERROR_LINES = 6
 
 
 def run_facts(context: Any) -> dict[str, str]:
@@ -29,8 +28,7 @@ def run_facts(context: Any) -> dict[str, str]:
     run_id = str(context.get("run_id") or getattr(dag_run, "run_id", None) or getattr(ti, "run_id", "?"))
     logical = getattr(dag_run, "logical_date", None) or context.get("logical_date")
     run_after = getattr(dag_run, "run_after", None)
-    exc = context.get("exception")
-    lines = [line for line in str(exc or "").splitlines() if line.strip()][:ERROR_LINES]
+    error = error_head(context.get("exception"))
     return {
         "dag_id": str(getattr(ti, "dag_id", None) or getattr(dag_run, "dag_id", "?")),
         "task_id": str(getattr(ti, "task_id", "?")),
@@ -45,7 +43,7 @@ def run_facts(context: Any) -> dict[str, str]:
         ),
         "run_after": run_after.isoformat() if run_after else "?",
         "logical_date": logical.isoformat() if logical else "none",
-        "error": "\n".join(lines) if lines else "see the task log",
+        "error": error or "see the task log",
         "log_url": str(getattr(ti, "log_url", "") or ""),
     }
 

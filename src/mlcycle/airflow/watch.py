@@ -11,7 +11,7 @@ from typing import Any
 from airflow.sdk._shared.listeners import hookimpl
 from airflow.sdk.listener import get_listener_manager
 
-ERROR_LINES = 6
+from mlcycle.core.summaries import error_head
 
 
 @dataclass(frozen=True)
@@ -22,12 +22,6 @@ class TaskEvent:
     state: str
     seconds: float
     error: str | None = None
-
-
-def error_head(error: Any, lines: int = ERROR_LINES) -> str:
-    """The first non-empty lines of an error: where it names the file, key or column and the fix."""
-    text = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error or "")
-    return "\n".join([line for line in text.splitlines() if line.strip()][:lines])
 
 
 class TaskWatcher:

@@ -74,6 +74,15 @@ class RunSummary:
         return "\n".join(lines)
 
 
+ERROR_LINES = 6
+
+
+def error_head(error: Any, lines: int = ERROR_LINES) -> str:
+    """The first non-empty lines of an error: where mlcycle's errors name the file, key or column and the fix."""
+    text = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error or "")
+    return "\n".join([line for line in text.splitlines() if line.strip()][:lines])
+
+
 def render_errors(errors: dict[str, str], task_states: dict[str, str]) -> list[str]:
     """The failing task(s) and the first lines of each error; a failure without a captured error still named."""
     failed = [t for t, st in task_states.items() if st == "failed"]
