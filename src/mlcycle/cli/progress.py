@@ -21,7 +21,7 @@ from rich.markup import escape
 
 from mlcycle.core.summaries import WindowSummary
 
-MARKS = {"success": "[green]ok[/]", "failed": "[red]FAILED[/]", "skipped": "[yellow]skipped[/]"}
+MARKS = {"success": ("ok", "green"), "failed": ("FAILED", "red"), "skipped": ("skipped", "yellow")}
 
 
 def log_path(home: Path, command: str) -> Path:
@@ -41,8 +41,8 @@ class Display:
     def task(self, event: Any) -> None:  # an airflow.watch.TaskEvent
         if event.state == "running":
             return
-        mark = MARKS.get(event.state, escape(event.state))
-        line = f"  {mark:<22} {escape(event.task_id):<22} {event.seconds:6.1f}s"
+        label, style = MARKS.get(event.state, (event.state, "default"))
+        line = f"  [{style}]{escape(label):<8}[/] {escape(event.task_id):<22} {event.seconds:6.1f}s"
         if event.error:
             line += f"  {escape(event.error.splitlines()[0][:160])}"
         self.console.print(line)
