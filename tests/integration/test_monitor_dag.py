@@ -19,8 +19,10 @@ from mlcycle.core.summaries import WindowSummary
 MODEL = "mon_churn"
 TRAIN_DATE = "2025-10-01T00:00:00+00:00"  # trains on 2025-01..09; the generator drifts from 2026-01
 STABLE_END = datetime(2025, 11, 1, tzinfo=UTC)  # window 2025-10
-DRIFTED_ENDS = [datetime(2026, 7, 1, tzinfo=UTC), datetime(2026, 6, 1, tzinfo=UTC)]  # 2026-06, 2026-05
-THIRD_DRIFTED_END = datetime(2026, 5, 1, tzinfo=UTC)  # 2026-04
+# given newest first: the monitor decides them in window order whatever order they are asked for
+DRIFTED_ENDS = [datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 5, 1, tzinfo=UTC)]  # 2026-05, 2026-04
+THIRD_DRIFTED_END = datetime(2026, 7, 1, tzinfo=UTC)  # 2026-06
+COOLDOWN_HOURS = 2000  # 83 days of data time: holds from the 2026-04 window past the 2026-06 one
 
 
 def _registry() -> MlflowClient:
@@ -59,7 +61,12 @@ def monitored(demo_dir: Path, write_pipeline: Callable[..., str]) -> str:
             "monitoring": {
                 "schedule": "@monthly",
                 "min_rows": 300,
-                "retrain": {"enabled": True, "min_drifted_windows": 1, "of_last_windows": 1},
+                "retrain": {
+                    "enabled": True,
+                    "min_drifted_windows": 1,
+                    "of_last_windows": 1,
+                    "cooldown_hours": COOLDOWN_HOURS,
+                },
             },
         },
     )
@@ -113,7 +120,8 @@ def test_drift_alerts_once_and_retrains_once(monitored: str, notify_env) -> None
     champion = _champion()
     first, second = run_monitoring(monitored, DRIFTED_ENDS, execute_retrains=False)
 
-    # first drifted window: drift with reasons, an alert on both channels, a retrain requested
+    # first drifted window (the earlier one): drift with reasons, an alert on both channels, a retrain
+    assert first.records["window"]["window_end"] == "2026-05-01T00:00:00+00:00"
     assert first.state == "success", first.task_states
     decision = first.records["decision"]
     assert decision["status"] == "drift"
@@ -140,16 +148,18 @@ def test_drift_alerts_once_and_retrains_once(monitored: str, notify_env) -> None
     # exactly one retrain request, for the first window's end
     [request] = _take_queued_runs(f"{monitored}__train")
     assert request["run_id"] == f"drift_retrain__{first.run_id}"
-    assert request["conf"]["data_end"] == "2026-07-01T00:00:00+00:00"
+    assert request["conf"]["data_end"] == "2026-05-01T00:00:00+00:00"
 
     # a third drifted window once the request left the queue (as when the scheduler has run it): no
-    # run is queued any more, so the cooldown alone holds both the retrain and the alert (issue 6, #17)
+    # run is queued any more, so the cooldown alone holds both the retrain and the alert (issue 6, #17),
+    # measured in data time: 61 days after the retrain's window, within the 83-day cooldown (issue 16)
     [third] = run_monitoring(monitored, [THIRD_DRIFTED_END], execute_retrains=False)
     assert third.records["decision"]["status"] == "drift", third.records["decision"]
     action = third.records["action"]
     assert action["alert"] is False and action["retrain"] is False, action["reasons"]
     retrain_blockers = [r for r in action["reasons"] if r.startswith("retrain: not triggered")]
     assert retrain_blockers and all("cooldown" in r for r in retrain_blockers), action["reasons"]
+    assert action["note"] == "cooldown until 2026-07-23", action
     assert third.task_states["trigger_retrain"] == "skipped"
     assert _take_queued_runs(f"{monitored}__train") == []
     assert len(smtp.messages) == 1 and len(slack.requests) == 1  # one alert across three drifted windows
@@ -157,7 +167,7 @@ def test_drift_alerts_once_and_retrains_once(monitored: str, notify_env) -> None
     # the one retrain trains a new version
     retrain = run_training(monitored, logical_date=request["conf"]["data_end"], conf=request["conf"])
     assert retrain.succeeded, retrain.render()
-    assert retrain.records["ingest"]["window_end"] == "2026-07-01T00:00:00+00:00"
+    assert retrain.records["ingest"]["window_end"] == "2026-05-01T00:00:00+00:00"
     assert int(retrain.records["promotion"]["version"]) > int(champion)
     assert _take_queued_runs(f"{monitored}__train") == []
 

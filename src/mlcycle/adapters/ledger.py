@@ -1,7 +1,9 @@
 """The retrain guard's ledger, kept in the artifact store so it survives restarts and needs no database.
 
 ``monitor/<pipeline>/windows/<window>.json`` holds the latest verdict per window;
-``monitor/<pipeline>/events/<time>-<kind>.json`` the append-only alerts and retrain requests.
+``monitor/<pipeline>/events/<window end>-<kind>-<time>.json`` the append-only alerts and retrain
+requests. Both are keyed by the window (data time), not by when a run happened to finish, so a
+backfill or a replay finds the history the schedule would have left.
 """
 
 from __future__ import annotations
@@ -38,15 +40,33 @@ class MonitorLedger:
         upto = [r for r in self.verdicts() if r["window_end"] <= window_end]
         return tuple(r["status"] for r in upto[-count:])
 
-    def last_event(self, kind: str) -> datetime | None:
-        prefix = monitor_events_prefix(self.pipeline)
-        keys = [k for k in self.store.list_keys(prefix) if k.endswith(f"-{kind}.json")]
-        if not keys:
-            return None
-        return datetime.fromisoformat(json.loads(self.store.read_bytes(keys[-1]))["at"])
+    def last_event(self, kind: str, before_window_end: str) -> datetime | None:
+        """The window end of the latest ``kind`` event for a window ending strictly before ``before_window_end``.
 
-    def record_event(self, kind: str, payload: dict[str, Any], now: datetime) -> str:
+        A re-run of a window never sees its own earlier alert or retrain; a later window's event (a
+        replay of the past after the present) does not count either.
+        """
+        prefix = monitor_events_prefix(self.pipeline)
+        before = datetime.fromisoformat(before_window_end)
+        ends: list[datetime] = []
+        for key in self.store.list_keys(prefix):
+            if not key.endswith(".json") or f"-{kind}" not in key.rsplit("/", 1)[-1]:
+                continue
+            body = json.loads(self.store.read_bytes(key))
+            if body.get("kind") != kind:
+                continue
+            # events written before the ledger was keyed by window carry only their wall-clock time
+            end = datetime.fromisoformat(str(body.get("window_end") or body["at"]))
+            if end < before:
+                ends.append(end)
+        return max(ends, default=None)
+
+    def record_event(self, kind: str, payload: dict[str, Any], window_end: str, now: datetime) -> str:
+        """Append an event of the window ending ``window_end`` (``now``: when it happened, for people)."""
         stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-        body = {"kind": kind, "at": now.isoformat(), **payload}
+        end = datetime.fromisoformat(window_end).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+        body = {"kind": kind, "at": now.isoformat(), "window_end": window_end, **payload}
         data = json.dumps(body, indent=2, sort_keys=True, default=str).encode()
-        return self.store.publish_bytes(data, f"{monitor_events_prefix(self.pipeline)}/{stamp}-{kind}.json")
+        return self.store.publish_bytes(
+            data, f"{monitor_events_prefix(self.pipeline)}/{end}-{kind}-{stamp}.json"
+        )

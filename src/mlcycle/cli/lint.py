@@ -3,6 +3,8 @@ construction, and local source files that resolve (through symlinks) outside the
 
 from __future__ import annotations
 
+from datetime import date
+
 from mlcycle.config.loader import Pipeline
 
 
@@ -43,3 +45,22 @@ def _explain(expectation: str, exc: Exception) -> list[str]:
             return out
     text = str(exc).strip()
     return [f": {expectation}: {text.splitlines()[0] if text else type(exc).__name__}"]
+
+
+def schedule_warnings(pipe: Pipeline, today: date) -> list[str]:
+    """Dates that are valid but make runs do nothing or score with no model: warnings, not errors."""
+    cfg = pipe.config
+    out: list[str] = []
+    mon_start = cfg.monitoring.start_date
+    if cfg.monitoring_enabled and mon_start is not None and mon_start < cfg.start_date:
+        out.append(
+            f"monitoring.start_date {mon_start} is before start_date {cfg.start_date}: the monitor's first "
+            "windows come before any training run of this pipeline (no champion to score them); set "
+            f"monitoring.start_date to {cfg.start_date} or later"
+        )
+    if cfg.start_date > today:
+        out.append(
+            f"start_date {cfg.start_date} is in the future: no scheduled run before it, and `mlcycle run` "
+            "refuses an earlier --logical-date; set start_date to the first day the data covers"
+        )
+    return out

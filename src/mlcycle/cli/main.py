@@ -7,7 +7,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mlcycle.cli.runs import cmd_backfill, cmd_demo, cmd_monitor, cmd_run
 from mlcycle.errors import ConfigError, MlcycleError
+
+
+def _verbose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verbose", action="store_true", help="stream Airflow's logs here instead of to the log file"
+    )
 
 
 def _cmd_lint(args: argparse.Namespace) -> int:
@@ -30,10 +37,17 @@ def _cmd_lint(args: argparse.Namespace) -> int:
             else:
                 still_good.append(pipe)
         good = still_good
+    from datetime import UTC, datetime
+
+    from mlcycle.cli.lint import schedule_warnings
+
+    today = datetime.now(UTC).date()
     for pipe in good:
         dags = [pipe.train_dag_id] + ([pipe.monitor_dag_id] if pipe.config.monitoring_enabled else [])
         dags += [pipe.rollback_dag_id, pipe.approve_dag_id]
         print(f"ok    {pipe.path} -> DAGs {', '.join(dags)}")
+        for warning in schedule_warnings(pipe, today):
+            print(f"warn  {pipe.path}: {warning}")
     for err in bad:
         print(str(err), file=sys.stderr)
     print(f"{len(good)} valid, {len(bad)} invalid")
@@ -48,72 +62,6 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
     files = write_demo_data(out, rows=args.rows, seed=args.seed)
     print(f"wrote {len(files)} files ({args.rows} rows) to {out}")
     return 0
-
-
-def _cmd_run(args: argparse.Namespace) -> int:
-    from mlcycle.airflow.devrun import run_training
-
-    summary = run_training(args.pipeline, logical_date=args.logical_date, conf={})
-    print("=" * 100)
-    print(summary.render())
-    return 0 if summary.succeeded else 1
-
-
-def _print_windows(windows: list) -> None:  # list[WindowSummary]
-    from mlcycle.core.summaries import render_windows
-
-    print(render_windows(windows))
-    for w in windows:
-        if w.retrain is not None:
-            print(
-                f"\nretrain requested by {w.dag_id} ({w.retrain.records.get('requested_as')}), run in-process:"
-            )
-            print(w.retrain.render())
-        elif w.state != "success":
-            failed = [t for t, st in w.task_states.items() if st == "failed"]
-            print(f"\n{w.dag_id} run {w.run_id}: {w.state.upper()} (failed: {', '.join(failed) or '-'})")
-
-
-def _cmd_monitor(args: argparse.Namespace) -> int:
-    from mlcycle.airflow.devrun import run_monitoring, window_ends
-    from mlcycle.config.loader import find_pipeline
-
-    pipe = find_pipeline(args.pipeline)
-    ends = window_ends(args.first, args.last or args.first, pipe.config.monitoring.cron)
-    if not ends:
-        print(f"no {pipe.config.monitoring.schedule} window ends between {args.first} and {args.last}")
-        return 2
-    windows = run_monitoring(args.pipeline, ends, execute_retrains=not args.no_retrain_runs)
-    print("=" * 100)
-    _print_windows(windows)
-    failed = [w for w in windows if w.state != "success"] + [
-        w for w in windows if w.retrain and not w.retrain.succeeded
-    ]
-    return 1 if failed else 0
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from mlcycle.adapters.sources import data_root
-    from mlcycle.airflow.devrun import run_monitoring, run_training, window_ends
-    from mlcycle.cli.demo import DEMO_LOGICAL_DATE, DEMO_MONITOR_FROM, DEMO_MONITOR_TO, write_demo_data
-
-    data = data_root() / "data" / "demo" / "churn"
-    if not any(data.glob("*.parquet")):
-        files = write_demo_data(data)
-        print(f"generated demo data: {len(files)} monthly files in {data}")
-    summary = run_training("churn", logical_date=DEMO_LOGICAL_DATE, conf={})
-    print("=" * 100)
-    print(summary.render())
-    if not summary.succeeded:
-        return 1
-    print("=" * 100)
-    print(
-        f"monitoring churn__monitor over the months {DEMO_MONITOR_FROM[:7]} .. {DEMO_MONITOR_TO[:7]} (end dates):"
-    )
-    windows = run_monitoring("churn", window_ends(DEMO_MONITOR_FROM, DEMO_MONITOR_TO, "0 0 1 * *"))
-    _print_windows(windows)
-    ok = all(w.state == "success" and (w.retrain is None or w.retrain.succeeded) for w in windows)
-    return 0 if ok else 1
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
@@ -310,8 +258,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a pipeline's training DAG once, in-process (dag.test)")
     run.add_argument("pipeline", help="pipeline name (the YAML file stem)")
-    run.add_argument("--logical-date", help="ISO date-time of the run (default: now)")
-    run.set_defaults(func=_cmd_run)
+    run.add_argument(
+        "--logical-date", help="ISO date-time of the run (default: now; not before the YAML's start_date)"
+    )
+    _verbose(run)
+    run.set_defaults(func=cmd_run)
 
     mon = sub.add_parser(
         "monitor", help="run a pipeline's monitoring DAG in-process for each window ending in [FIRST, LAST]"
@@ -324,12 +275,28 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave retrain requests queued for a scheduler instead of running them in-process",
     )
-    mon.set_defaults(func=_cmd_monitor)
+    _verbose(mon)
+    mon.set_defaults(func=cmd_monitor)
 
     demo_run = sub.add_parser(
         "demo", help="generate the demo data if missing, train churn, then monitor the later months"
     )
-    demo_run.set_defaults(func=_cmd_demo)
+    _verbose(demo_run)
+    demo_run.set_defaults(func=cmd_demo)
+
+    bf = sub.add_parser(
+        "backfill",
+        help="airflow backfill create for a pipeline's monitor (or --train) DAG, one run at a time "
+        "(needs `mlcycle up` running)",
+    )
+    bf.add_argument("pipeline", help="pipeline name (the YAML file stem)")
+    bf.add_argument("first", help="ISO date: the first logical date (a scheduled run's interval start)")
+    bf.add_argument("last", help="ISO date: the last logical date")
+    bf.add_argument("--train", action="store_true", help="backfill the training DAG instead of the monitor")
+    bf.add_argument(
+        "--allow-retrain", action="store_true", help="set the monitor runs' allow_retrain Param (may retrain)"
+    )
+    bf.set_defaults(func=cmd_backfill)
 
     up = sub.add_parser("up", help="airflow standalone with this project's dags, plugins and config")
     up.add_argument("--port", type=int, default=8080)

@@ -14,6 +14,12 @@ from pathlib import Path
 
 from mlcycle.config.loader import project_root
 
+# third-party progress bars (tqdm in Evidently, GX and MLflow) write to stderr, which a task log
+# records at ERROR level: off in every task and in the CLI (an explicit setting wins)
+QUIET_ENV: dict[str, str] = {"TQDM_DISABLE": "1", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+# the OS user of the `mlcycle` command running dag.test in this process: the run's actor and trigger
+CLI_USER_ENV = "MLCYCLE_CLI_USER"
+
 
 @dataclass(frozen=True)
 class Settings:

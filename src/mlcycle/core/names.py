@@ -56,6 +56,12 @@ HEAVY_TASKS: Final = frozenset(
 )
 
 
+# the run id prefix of the training runs the drift monitor requests (trigger_retrain)
+RETRAIN_RUN_PREFIX: Final = "drift_retrain__"
+# the triggering user Airflow's dag.test() records; the CLI names its own user instead
+DAG_TEST_USER: Final = "dag_test"
+
+
 class Record:
     """The files each run writes under ``runs/<dag_id>/<run>/`` in the artifact store."""
 
@@ -121,6 +127,7 @@ class Tag:
     AIRFLOW_RUN_ID: Final = "airflow.run_id"
     AIRFLOW_LOGICAL_DATE: Final = "airflow.logical_date"
     AIRFLOW_TRY_NUMBER: Final = "airflow.try_number"
+    TRIGGER: Final = "mlcycle.trigger"  # what started the Airflow run (core/triggers.describe_trigger)
 
 
 def metric_tag(metric: str) -> str:

@@ -209,6 +209,7 @@ class ActionTaken(StepRecord):
     recent_statuses: list[str]
     is_backfill: bool
     allow_retrain_param: bool | None
+    note: str = ""  # the retrain's outcome in a few words ("retrain disabled", "cooldown until …")
     alert_failures: dict[str, str] | None = None
     retrain_dag_id: str | None = None
     retrain_logical_date: str | None = None

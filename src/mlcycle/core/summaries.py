@@ -18,6 +18,7 @@ class RunSummary:
     records: dict[str, Any] = field(default_factory=dict)
     tracking_uri: str = ""
     artifact_root: str = ""
+    errors: dict[str, str] = field(default_factory=dict)  # failed task id -> the first lines of its error
 
     @property
     def succeeded(self) -> bool:
@@ -27,6 +28,7 @@ class RunSummary:
         r = self.records
         lines = [f"mlcycle: {self.dag_id} run {self.run_id}: {self.state.upper()}"]
         lines.append("  tasks: " + ", ".join(f"{t}={self.task_states.get(t, '-')}" for t in TRAINING_TASKS))
+        lines.extend(render_errors(self.errors, self.task_states))
         snap = r.get("ingest")
         if snap:
             lines.append(
@@ -65,8 +67,57 @@ class RunSummary:
                 f"champion is now v{promo['champion']}"
             )
         lines.append(f"  MLflow: {self.tracking_uri}")
-        lines.append(f"  artifacts: {self.artifact_root}/{record_key(self.dag_id, self.run_id, '')}")
+        if r:
+            lines.append(f"  artifacts: {self.artifact_root}/{record_key(self.dag_id, self.run_id, '')}")
+        else:
+            lines.append("  artifacts: none published (no task recorded anything)")
         return "\n".join(lines)
+
+
+ERROR_LINES = 6
+
+
+def error_head(error: Any, lines: int = ERROR_LINES) -> str:
+    """The first non-empty lines of an error: where mlcycle's errors name the file, key or column and the fix."""
+    text = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error or "")
+    return "\n".join([line for line in text.splitlines() if line.strip()][:lines])
+
+
+def render_errors(errors: dict[str, str], task_states: dict[str, str]) -> list[str]:
+    """The failing task(s) and the first lines of each error; a failure without a captured error still named."""
+    failed = [t for t, st in task_states.items() if st == "failed"]
+    lines: list[str] = []
+    for task in dict.fromkeys([*failed, *errors]):
+        lines.append(f"  FAILED task {task}:")
+        text = errors.get(task, "no error captured: see the Airflow log")
+        lines.extend(f"    {line}" for line in text.splitlines())
+    return lines
+
+
+# metrics of the quality column: regression pipelines show their errors, others the primary metric
+REGRESSION_QUALITY = ("rmse", "mae")
+
+
+def quality_cell(metrics: dict[str, Any], primary: str) -> str:
+    """The window's quality on its labelled rows: RMSE and MAE when measured, else the primary metric."""
+    names = [m for m in REGRESSION_QUALITY if metrics.get(m) is not None] or [primary]
+    shown = [f"{m}={metrics[m]:.3f}" for m in names if isinstance(metrics.get(m), int | float)]
+    return ", ".join(shown) or "-"
+
+
+def action_cell(act: dict[str, Any], retrain: RunSummary | None) -> str:
+    """What the guard did: the alert's outcome and the retrain's (``retrain disabled``, ``cooldown until …``)."""
+    if not act:
+        return "-"
+    if retrain is not None:
+        note = f"retrained -> v{(retrain.records.get('promotion') or {}).get('version', '?')}"
+        if not retrain.succeeded:
+            note = f"retrain {retrain.state.upper()}"
+    else:
+        note = act.get("note") or ("retrain requested" if act.get("retrain") else "-")
+    if not act.get("alert") and note == "-":
+        return "-"  # nothing to act on
+    return f"{_alert_cell(act)} / {note}"
 
 
 TRAINING_RECORDS = (Record.INGEST, Record.DATA_CHECKS, Record.EVALUATION, Record.DECISION, Record.PROMOTION)
@@ -91,6 +142,9 @@ class WindowSummary:
     task_states: dict[str, str]
     records: dict[str, Any]
     retrain: RunSummary | None = None
+    primary_metric: str = "roc_auc"
+    errors: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
 
     def row(self) -> list[str]:
         r = self.records
@@ -103,12 +157,6 @@ class WindowSummary:
         quality = (score.get("quality") or {}).get("metrics") or {}
         start = str(win.get("window_start", "?"))[:10]
         end = str(win.get("window_end", "?"))[:10]
-        if self.retrain is not None:
-            retrain = f"retrained -> v{(self.retrain.records.get('promotion') or {}).get('version', '?')}"
-        elif act.get("retrain") is False and dec.get("status") not in (None, "no_drift"):
-            retrain = "guarded"
-        else:
-            retrain = "-"
         return [
             f"{start}..{end}",
             str(win.get("rows", "-")),
@@ -118,17 +166,19 @@ class WindowSummary:
             f"{dataset['share']:.2f}" if "share" in dataset else "-",
             f"{domain['auc']:.3f}" if "auc" in domain else "-",
             f"{pred['score']:.3f}" if pred.get("score") is not None else "-",
-            ", ".join(f"{k}={v:.3f}" for k, v in quality.items() if k == "roc_auc" and v is not None) or "-",
-            dec.get("status", self.state if self.state != "success" else "skipped"),
-            _alert_cell(act) + " / " + retrain,
+            quality_cell(quality, self.primary_metric),
+            str(dec.get("status", self.state if self.state != "success" else "skipped")),
+            action_cell(act, self.retrain),
         ]
 
 
 def _alert_cell(act: dict[str, Any]) -> str:
     if not act.get("alert"):
-        return "-"
+        return "no alert"
     failed = act.get("alert_failures") or {}
-    return f"alert (failed: {', '.join(sorted(failed))})" if failed else "alert"
+    if not failed:
+        return "alert sent"
+    return f"alert NOT sent ({', '.join(sorted(failed))} failed)"
 
 
 def render_windows(windows: list[WindowSummary]) -> str:

@@ -23,10 +23,12 @@ def _version_summary(
     if mv is None:
         raise PromotionError(f"model {registry.name!r} has no version {version!r} (an alias points at it)")
     metrics: dict[str, float] = {}
+    run_tags: dict[str, str] = {}
     if mv.run_id:
-        run_metrics = tracking.run_info(mv.run_id).metrics
+        run = tracking.run_info(mv.run_id)
+        run_tags = run.tags
         metrics = {
-            k.removeprefix("test_"): v for k, v in sorted(run_metrics.items()) if k.startswith("test_")
+            k.removeprefix("test_"): v for k, v in sorted(run.metrics.items()) if k.startswith("test_")
         }
     moved = [e for e in events if e.get("to_version") == version]
     return {
@@ -35,6 +37,9 @@ def _version_summary(
         "validation": mv.tags.get(Tag.VALIDATION),
         "promotion": mv.tags.get(Tag.PROMOTION),
         "trained_by": f"{mv.tags.get(Tag.AIRFLOW_DAG_ID)} {mv.tags.get(Tag.AIRFLOW_RUN_ID)}",
+        # the data the version learnt from, and what started its training run
+        "data_window": run_tags.get(Tag.WINDOW) or "unknown (not recorded)",
+        "trigger": mv.tags.get(Tag.TRIGGER) or run_tags.get(Tag.TRIGGER) or "unknown (not recorded)",
         "metrics": metrics,
         "last_move": moved[-1] if moved else None,
     }
@@ -55,6 +60,7 @@ def _monitoring_summary(pipe: Pipeline, store: Any, run: RunInfo) -> dict[str, A
         "window": window,
         "model_version": run.tags.get(Tag.MODEL_VERSION),
         "airflow_run_id": run.tags.get(Tag.AIRFLOW_RUN_ID),
+        "trigger": run.tags.get(Tag.TRIGGER) or "unknown (not recorded)",
         "drift_share": run.metrics.get("drift_share"),
         "verdict": verdict.get("status"),
         "reasons": verdict.get("reasons", []),
@@ -92,6 +98,8 @@ def status(pipe: Pipeline, settings: Settings) -> dict[str, Any]:
             "started": _iso(train.start_time),
             "status": train.status,
             "airflow_run_id": train.tags.get(Tag.AIRFLOW_RUN_ID),
+            "trigger": train.tags.get(Tag.TRIGGER) or "unknown (not recorded)",
+            "data_window": train.tags.get(Tag.WINDOW) or "unknown (not recorded)",
             "validation": train.tags.get(Tag.VALIDATION, "not validated (the run stopped earlier)"),
             "registered": [f"{v.name} v{v.version}: {v.tags.get(Tag.PROMOTION, '-')}" for v in versions],
         }
@@ -114,6 +122,8 @@ def _render_version(label: str, v: dict[str, Any] | None) -> list[str]:
     metrics = ", ".join(f"{k}={val:.4f}" for k, val in v["metrics"].items()) or "no holdout metrics"
     lines = [
         f"{label}: v{v['version']} ({v['validation']}; {v['promotion'] or '-'})",
+        f"  trained on: {v['data_window']}",
+        f"  triggered by: {v['trigger']} ({v['trained_by']})",
         f"  holdout: {metrics}",
     ]
     if v["last_move"]:
@@ -130,7 +140,8 @@ def render_status(s: dict[str, Any]) -> str:
     lines.append(
         "last training: none recorded"
         if t is None
-        else f"last training: {t['started']} {t['status']} (Airflow run {t['airflow_run_id']}); "
+        else f"last training: {t['started']} {t['status']} (Airflow run {t['airflow_run_id']}, "
+        f"triggered by {t['trigger']}; data {t['data_window']}); "
         f"validation {t['validation']}; registered: {', '.join(t['registered']) or 'nothing'}"
     )
     sh = s.get("shadow")
@@ -148,8 +159,8 @@ def render_status(s: dict[str, Any]) -> str:
     for i, m in enumerate(recent):
         lines.append(
             ("last monitoring: " if i == 0 else "  earlier: ")
-            + f"window {m['window']} scored by v{m['model_version']} (Airflow run {m['airflow_run_id']}): "
-            f"{m['verdict']}"
+            + f"window {m['window']} scored by v{m['model_version']} (Airflow run {m['airflow_run_id']}, "
+            f"triggered by {m['trigger']}): {m['verdict']}"
         )
         if i == 0:
             lines.extend(f"  - {r}" for r in m["reasons"])

@@ -108,7 +108,11 @@ def run_checks(pipe: Pipeline, frame: pd.DataFrame) -> tuple[CheckResult, dict[s
 
 
 def _validate(pipe: Pipeline, frame: pd.DataFrame, gx: Any) -> tuple[CheckResult, dict[str, Any]]:
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     context = gx.get_context(mode="ephemeral")
+    # GX's "Calculating Metrics" bar goes to stderr, which a task log records at ERROR level
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_pandas(f"{pipe.name}_snapshot")
     asset = source.add_dataframe_asset("snapshot")
     batch = asset.add_batch_definition_whole_dataframe("whole")

@@ -29,6 +29,8 @@ class RunContext:
     try_number: int = 1
     # who started the run (its triggering user, else the scheduler): recorded with every alias move
     actor: str = "unknown (no Airflow context)"
+    # what triggered the run (core/triggers.describe_trigger): schedule, backfill, a user, a drift retrain
+    trigger: str = "unknown"
 
     def tags(self) -> dict[str, str]:
         return {
@@ -36,6 +38,7 @@ class RunContext:
             Tag.AIRFLOW_RUN_ID: self.run_id,
             Tag.AIRFLOW_LOGICAL_DATE: self.logical_date,
             Tag.AIRFLOW_TRY_NUMBER: str(self.try_number),
+            Tag.TRIGGER: self.trigger[:250],
         }
 
 

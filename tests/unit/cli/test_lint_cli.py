@@ -74,3 +74,31 @@ def test_lint_refuses_a_system_file_and_deep_lint_a_symlink_out_of_the_data_root
     assert main(["lint", "--deep", str(pipes)]) == 1
     err = capsys.readouterr().err
     assert f"data.source: {root}/data/etc/passwd (resolves to /etc/passwd) (data.source) is outside" in err
+def test_lint_warns_about_a_monitor_starting_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = DEMO.read_text().replace("\nmonitoring: ", "\nmonitoring:\n  start_date: 2025-01-01 ", 1)
+    (tmp_path / "early.yaml").write_text(text)
+    assert main(["lint", str(tmp_path)]) == 0  # a warning, not an error
+    out = capsys.readouterr().out
+    assert (
+        f"warn  {tmp_path / 'early.yaml'}: monitoring.start_date 2025-01-01 is before start_date 2025-07-01"
+        in out
+    )
+    assert "set monitoring.start_date to 2025-07-01 or later" in out
+
+
+def test_lint_warns_about_a_start_date_in_the_future(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "later.yaml").write_text(
+        DEMO.read_text().replace("start_date: 2025-07-01", "start_date: 2999-01-01")
+    )
+    assert main(["lint", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"warn  {tmp_path / 'later.yaml'}: start_date 2999-01-01 is in the future" in out
+
+
+def test_the_shipped_pipelines_lint_without_warnings(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["lint", str(ROOT / "config" / "pipelines")]) == 0
+    assert "warn" not in capsys.readouterr().out

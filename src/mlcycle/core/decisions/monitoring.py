@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -82,7 +82,9 @@ def decide_drift(
 class GuardState:
     """What the retrain guard needs to know, gathered by the caller.
 
-    ``recent`` holds the statuses of the latest windows up to and including this one, oldest first.
+    ``recent`` holds the statuses of the latest windows up to and including this one, oldest first;
+    ``last_retrain_at``/``last_alert_at`` the window ends (data time) of the latest earlier windows
+    that retrained or alerted.
     """
 
     recent: tuple[str, ...]
@@ -96,11 +98,15 @@ class Action:
     alert: bool
     retrain: bool
     reasons: tuple[str, ...]
+    # what happened to the retrain, in a few words for a table: "retrain", "retrain disabled",
+    # "cooldown until …", "2 of 3 needed"
+    note: str = field(default="", compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+ALERT_SENT = "alert: sent"
 PARAM_ALLOWS_RETRAIN = (
     "retrain: allowed by the run's allow_retrain param (overrides monitoring.retrain.enabled and on_backfill)"
 )
@@ -118,13 +124,15 @@ def decide_action(
 ) -> Action:
     """Alert and/or retrain for this window's verdict, guarded against storms.
 
-    One alert per cooldown (none for a backfill that may not act); a retrain only when the policy (or the
-    run's ``allow_retrain`` param) allows it, N of the last M windows drifted, no training run is queued or
+    ``now`` is the window's end: cooldowns are measured in data time (window ends), so a backfill or
+    a replay of past windows decides as the schedule would have. One alert per cooldown (none for a
+    backfill that may not act); a retrain only when the policy (or the run's ``allow_retrain`` param)
+    allows it, N of the last M windows drifted, no training run is queued or
     running, the cooldown since the last retrain has passed, and, for a backfill, ``retrain.on_backfill`` or
     the param.
     """
     if status == NO_DRIFT:
-        return Action(False, False, ("no drift: nothing to do",))
+        return Action(False, False, ("no drift: nothing to do",), "-")
     rt = policy.retrain
     cooldown = timedelta(hours=rt.cooldown_hours)
     reasons: list[str] = []
@@ -142,41 +150,59 @@ def decide_action(
     elif state.last_alert_at is not None and now - state.last_alert_at < cooldown:
         alert = False
         reasons.append(
-            f"alert: suppressed, last alert {state.last_alert_at.isoformat()} is within the "
-            f"{rt.cooldown_hours:g} h cooldown"
+            f"alert: suppressed, last alert (window ending {state.last_alert_at.isoformat()}) is within the "
+            f"{rt.cooldown_hours:g} h cooldown, until {(state.last_alert_at + cooldown).isoformat()}"
         )
     else:
-        reasons.append("alert: sent")
+        reasons.append(ALERT_SENT)
 
-    blockers: list[str] = []
+    blockers: list[tuple[str, str]] = []  # (reason, the few words of the table's action column)
     if retrain_param is False:
-        blockers.append("the run's allow_retrain param is false")
+        blockers.append(("the run's allow_retrain param is false", "retrain off for this run"))
     elif retrain_param is None and not rt.enabled:
-        blockers.append("monitoring.retrain.enabled is false")
+        blockers.append(("monitoring.retrain.enabled is false", "retrain disabled"))
     if status not in rt.on:
-        blockers.append(f"status {status!r} is not in monitoring.retrain.on {list(rt.on)}")
+        blockers.append(
+            (f"status {status!r} is not in monitoring.retrain.on {list(rt.on)}", f"no retrain on {status}")
+        )
     if is_backfill and not acts_on_backfill:
-        blockers.append("backfill run (set monitoring.retrain.on_backfill or the allow_retrain param)")
+        blockers.append(
+            (
+                "backfill run (set monitoring.retrain.on_backfill or the allow_retrain param)",
+                "backfill: no retrain",
+            )
+        )
     window = state.recent[-rt.of_last_windows :]
     hits = sum(s in rt.on for s in window)
     if hits < rt.min_drifted_windows:
         blockers.append(
-            f"{hits} of the last {len(window)} window(s) qualify; "
-            f"{rt.min_drifted_windows} of {rt.of_last_windows} needed"
+            (
+                f"{hits} of the last {len(window)} window(s) qualify; "
+                f"{rt.min_drifted_windows} of {rt.of_last_windows} needed",
+                f"{hits} drifted, {rt.min_drifted_windows} of {rt.of_last_windows} needed",
+            )
         )
     if state.active_training_runs:
-        blockers.append(f"{state.active_training_runs} training run(s) already queued or running")
-    if state.last_retrain_at is not None and now - state.last_retrain_at < cooldown:
         blockers.append(
-            f"last retrain {state.last_retrain_at.isoformat()} is within the {rt.cooldown_hours:g} h cooldown"
+            (f"{state.active_training_runs} training run(s) already queued or running", "training run active")
+        )
+    if state.last_retrain_at is not None and now - state.last_retrain_at < cooldown:
+        until = state.last_retrain_at + cooldown
+        blockers.append(
+            (
+                f"last retrain (window ending {state.last_retrain_at.isoformat()}) is within the "
+                f"{rt.cooldown_hours:g} h cooldown, until {until.isoformat()}",
+                f"cooldown until {until.date().isoformat()}",
+            )
         )
     if blockers:
-        reasons.extend(f"retrain: not triggered, {b}" for b in blockers)
+        reasons.extend(f"retrain: not triggered, {b}" for b, _ in blockers)
     else:
         reasons.append(f"retrain: triggered ({hits} of the last {len(window)} window(s) qualify)")
     if retrain_param is True:
         reasons.append(PARAM_ALLOWS_RETRAIN)
-    return Action(alert, not blockers, tuple(reasons))
+    note = blockers[0][1] if blockers else "retrain"
+    return Action(alert, not blockers, tuple(reasons), note)
 
 
 def alert_text(pipe: Pipeline, decision: dict[str, Any], link: str | None) -> str:

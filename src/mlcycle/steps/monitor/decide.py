@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlcycle.adapters.ledger import MonitorLedger
-from mlcycle.core.decisions.monitoring import alert_text
+from mlcycle.config.schema import NotificationsConfig
+from mlcycle.core.decisions.monitoring import ALERT_SENT, alert_text
 from mlcycle.core.records import ActionTaken, DriftResult, Scored, WindowVerdict
 from mlcycle.steps.context import Env
 
@@ -70,23 +71,26 @@ def act(
     mon = pipe.config.monitoring
     notes = pipe.config.notifications
     now = now or datetime.now(UTC)
+    # the guard measures in data time: the cooldown runs between window ends, not wall-clock runs
+    data_now = datetime.fromisoformat(decision.window_end)
     ledger = MonitorLedger(env.store, pipe.name)
-    run = {"dag_id": env.ctx.dag_id, "run_id": env.ctx.run_id}
+    run = {"dag_id": env.ctx.dag_id, "run_id": env.ctx.run_id, "window_key": decision.window_key}
     state = GuardState(
         recent=ledger.recent_statuses(decision.window_end, mon.retrain.of_last_windows),
-        last_retrain_at=ledger.last_event("retrain"),
-        last_alert_at=ledger.last_event("alert"),
+        last_retrain_at=ledger.last_event("retrain", decision.window_end),
+        last_alert_at=ledger.last_event("alert", decision.window_end),
         active_training_runs=active_training_runs,
     )
     action = decide_action(
         decision.status,
         state,
         mon,
-        now,
+        data_now,
         alerts_enabled="drift" in notes.events and bool(notes.slack_conn_id or notes.email),
         is_backfill=is_backfill,
         retrain_param=retrain_param,
     )
+    reasons = list(action.reasons)
     record: dict[str, Any] = {
         **action.to_dict(),
         "status": decision.status,
@@ -98,9 +102,12 @@ def act(
     if action.alert:
         failures = send_alert(alert_text(pipe, decision.to_xcom(), report_link))
         record["alert_failures"] = failures
-        ledger.record_event(
-            "alert", {**run, "window_key": decision.window_key, "status": decision.status}, now
-        )
+        reasons = [_alert_outcome(failures, notes) if r == ALERT_SENT else r for r in reasons]
+        if _sent_any(
+            failures, notes
+        ):  # an alert nobody received starts no cooldown: the next window tries again
+            ledger.record_event("alert", {**run, "status": decision.status}, decision.window_end, now)
+    record["reasons"] = reasons
     if action.retrain:
         record["retrain_dag_id"] = pipe.train_dag_id
         record["retrain_logical_date"] = decision.window_end
@@ -108,14 +115,31 @@ def act(
             "retrain",
             {
                 **run,
-                "window_key": decision.window_key,
                 "train_dag_id": pipe.train_dag_id,
                 "reasons": decision.reasons,
                 "allow_retrain_param": retrain_param,
             },
+            decision.window_end,
             now,
         )
     taken = ActionTaken(**record)
     taken = taken.model_copy(update={"action_uri": env.publish_record(taken)})
-    log.info("action:\n  %s", "\n  ".join(action.reasons))
+    log.info("action:\n  %s", "\n  ".join(reasons))
     return taken
+
+
+def _channels(notes: NotificationsConfig) -> list[str]:
+    return [c for c, on in (("slack", notes.slack_conn_id), ("email", notes.email)) if on]
+
+
+def _sent_any(failures: dict[str, str], notes: NotificationsConfig) -> bool:
+    return any(c not in failures for c in _channels(notes))
+
+
+def _alert_outcome(failures: dict[str, str], notes: NotificationsConfig) -> str:
+    """``alert: sent`` only for what went out; a channel that failed is named with its reason."""
+    sent = [c for c in _channels(notes) if c not in failures]
+    failed = "; ".join(f"{c} failed: {why}" for c, why in sorted(failures.items()))
+    if not sent:
+        return f"alert: NOT sent ({failed})"
+    return f"alert: sent via {', '.join(sent)}" + (f" ({failed})" if failed else "")

@@ -210,7 +210,8 @@ ACTION_CASES = [
         DRIFT, GuardState(recent=(DRIFT,), last_alert_at=NOW - WEEK + timedelta(seconds=1)), RETRAIN_ON, {},
         False, True,
         (
-            "alert: suppressed, last alert 2025-07-03T06:00:01+00:00 is within the 168 h cooldown",
+            "alert: suppressed, last alert (window ending 2025-07-03T06:00:01+00:00) is within the 168 h "
+            "cooldown, until 2025-07-10T06:00:01+00:00",
             _triggered(),
         ),
         id="alert-within-cooldown",
@@ -300,7 +301,8 @@ ACTION_CASES = [
         False,
         (
             ALERT_SENT,
-            "retrain: not triggered, last retrain 2025-07-09T20:00:00+00:00 is within the 168 h cooldown",
+            "retrain: not triggered, last retrain (window ending 2025-07-09T20:00:00+00:00) is within the "
+            "168 h cooldown, until 2025-07-16T20:00:00+00:00",
         ),
         id="retrain-within-cooldown",
     ),
@@ -309,7 +311,8 @@ ACTION_CASES = [
         True, False,
         (
             ALERT_SENT,
-            "retrain: not triggered, last retrain 2025-07-03T06:00:01+00:00 is within the 168 h cooldown",
+            "retrain: not triggered, last retrain (window ending 2025-07-03T06:00:01+00:00) is within the "
+            "168 h cooldown, until 2025-07-10T06:00:01+00:00",
         ),
         id="retrain-one-second-before-cooldown",
     ),
@@ -333,7 +336,8 @@ ACTION_CASES = [
             "retrain: not triggered, backfill run (set monitoring.retrain.on_backfill or the allow_retrain param)",
             "retrain: not triggered, 1 of the last 2 window(s) qualify; 2 of 2 needed",
             "retrain: not triggered, 2 training run(s) already queued or running",
-            "retrain: not triggered, last retrain 2025-07-10T05:00:00+00:00 is within the 168 h cooldown",
+            "retrain: not triggered, last retrain (window ending 2025-07-10T05:00:00+00:00) is within the "
+            "168 h cooldown, until 2025-07-17T05:00:00+00:00",
         ),
         id="every-blocker-listed",
     ),
@@ -356,7 +360,12 @@ def test_decide_action(
     options: dict[str, Any] = {"alerts_enabled": True, **kwargs}
     action = decide_action(status, state, _policy(retrain=retrain), NOW, **options)
     assert action == Action(alert, retrain_now, reasons)
-    assert action.to_dict() == {"alert": alert, "retrain": retrain_now, "reasons": reasons}
+    assert action.to_dict() == {
+        "alert": alert,
+        "retrain": retrain_now,
+        "reasons": reasons,
+        "note": action.note,
+    }
 
 
 def test_alert_and_retrain_share_the_policy_cooldown() -> None:
@@ -366,4 +375,55 @@ def test_alert_and_retrain_share_the_policy_cooldown() -> None:
     )
     action = decide_action(DRIFT, state, policy, NOW, alerts_enabled=True)
     assert (action.alert, action.retrain) == (False, True)
-    assert action.reasons[0].endswith("is within the 6 h cooldown")
+    assert action.reasons[0].endswith("is within the 6 h cooldown, until 2025-07-10T07:00:00+00:00")
+
+
+# fmt: off
+NOTE_CASES = [
+    pytest.param(NO_DRIFT, GuardState(recent=(NO_DRIFT,)), {}, "-", id="no-drift"),
+    pytest.param(DRIFT, GuardState(recent=(DRIFT,)), {}, "retrain disabled", id="disabled"),
+    pytest.param(DRIFT, GuardState(recent=(DRIFT,)), RETRAIN_ON, "retrain", id="triggered"),
+    pytest.param(
+        DRIFT, GuardState(recent=(NO_DRIFT, DRIFT)), {"enabled": True, "min_drifted_windows": 2, "of_last_windows": 3},
+        "1 drifted, 2 of 3 needed", id="n-of-m",
+    ),
+    pytest.param(
+        DRIFT, GuardState(recent=(DRIFT,), last_retrain_at=NOW - timedelta(hours=10)), RETRAIN_ON,
+        "cooldown until 2025-07-16", id="cooldown",
+    ),
+    pytest.param(
+        DRIFT, GuardState(recent=(DRIFT,), active_training_runs=1), RETRAIN_ON, "training run active", id="active",
+    ),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("status", "state", "retrain", "note"), NOTE_CASES)
+def test_action_note_says_what_happened(
+    status: str, state: GuardState, retrain: dict[str, Any], note: str
+) -> None:
+    action = decide_action(status, state, _policy(retrain=retrain), NOW, alerts_enabled=True)
+    assert action.note == note
+
+
+def test_cooldown_is_measured_between_window_ends() -> None:
+    """A replay of monthly windows: a retrain for January's window blocks February's (within 30 days
+    of data time), not March's, however quickly the replay runs on the wall clock."""
+    policy = _policy(retrain={"enabled": True, "cooldown_hours": 24 * 30})
+    jan_end = datetime(2025, 2, 1, tzinfo=UTC)
+    feb = decide_action(
+        DRIFT,
+        GuardState(recent=(DRIFT,), last_retrain_at=jan_end),
+        policy,
+        datetime(2025, 3, 1, tzinfo=UTC),
+        alerts_enabled=False,
+    )
+    mar = decide_action(
+        DRIFT,
+        GuardState(recent=(DRIFT,), last_retrain_at=jan_end),
+        policy,
+        datetime(2025, 4, 1, tzinfo=UTC),
+        alerts_enabled=False,
+    )
+    assert (feb.retrain, feb.note) == (False, "cooldown until 2025-03-03")
+    assert (mar.retrain, mar.note) == (True, "retrain")
