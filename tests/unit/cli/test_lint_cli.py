@@ -74,6 +74,8 @@ def test_lint_refuses_a_system_file_and_deep_lint_a_symlink_out_of_the_data_root
     assert main(["lint", "--deep", str(pipes)]) == 1
     err = capsys.readouterr().err
     assert f"data.source: {root}/data/etc/passwd (resolves to /etc/passwd) (data.source) is outside" in err
+
+
 def test_lint_warns_about_a_monitor_starting_before_training(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
