@@ -19,6 +19,8 @@ from mlcycle.config.settings import CLI_USER_ENV, QUIET_ENV
 from mlcycle.core.summaries import error_head
 from mlcycle.core.triggers import describe_actor, describe_trigger, run_kind
 
+EMAIL_ERROR_LINES = 12  # the first lines of a failure's error in an e-mail (Slack gets ERROR_LINES)
+
 
 def run_facts(context: Any) -> dict[str, str]:
     """What every run has, read defensively: a run without a logical date (REST ``null``, a retrain
@@ -28,7 +30,7 @@ def run_facts(context: Any) -> dict[str, str]:
     run_id = str(context.get("run_id") or getattr(dag_run, "run_id", None) or getattr(ti, "run_id", "?"))
     logical = getattr(dag_run, "logical_date", None) or context.get("logical_date")
     run_after = getattr(dag_run, "run_after", None)
-    error = error_head(context.get("exception"))
+    error = error_head(context.get("exception"), EMAIL_ERROR_LINES)
     return {
         "dag_id": str(getattr(ti, "dag_id", None) or getattr(dag_run, "dag_id", "?")),
         "task_id": str(getattr(ti, "task_id", "?")),
@@ -43,7 +45,7 @@ def run_facts(context: Any) -> dict[str, str]:
         ),
         "run_after": run_after.isoformat() if run_after else "?",
         "logical_date": logical.isoformat() if logical else "none",
-        "error": error or "see the task log",
+        "error": error or "see the task log",  # e-mail: 12 lines; Slack: the first 6
         "log_url": str(getattr(ti, "log_url", "") or ""),
     }
 
@@ -58,7 +60,7 @@ def compose_failure(pipeline: str, channel: str, context: Any) -> dict[str, Any]
                 f"DAG: {f['dag_id']} | task: {f['task_id']} | try {f['try_number']}\n"
                 f"Run: {f['run_id']} ({f['run_type']}; triggered by: {f['trigger']})\n"
                 f"Run after: {f['run_after']} | logical date: {f['logical_date']}\n"
-                f"Error: {f['error']}\n"
+                f"Error: {error_head(f['error'])}\n"
                 f"Log: {f['log_url'] or '-'}"
             )
         }

@@ -383,6 +383,7 @@ def test_run_context_tags_are_strings() -> None:
         "airflow.run_id": "manual__2026-01-01T00:00:00+00:00",
         "airflow.logical_date": "2026-01-01T00:00:00+00:00",
         "airflow.try_number": "2",
+        "mlcycle.trigger": "unknown",  # what started the run (core/triggers), "unknown" outside Airflow
     }
     json.dumps(CTX.tags())
 
