@@ -116,7 +116,10 @@ def _http(
     req = urllib.request.Request(url, data=data, method=method, headers=headers)
     with urllib.request.urlopen(req, timeout=60) as resp:  # nosec B310 - loopback URL built here
         text = resp.read().decode()
-    return json.loads(text) if text else None
+    try:
+        return json.loads(text) if text else None
+    except ValueError:  # /health answers plain text
+        return text
 
 
 def _dotenv(tmp: Path, ui_port: int, mlflow_port: int) -> tuple[Path, dict[str, str]]:
