@@ -27,15 +27,19 @@ class MonitorLedger:
     def verdict(self, window_key: str) -> dict[str, Any]:
         return dict(json.loads(self.store.read_bytes(window_status_key(self.pipeline, window_key))))
 
-    def recent_statuses(self, window_end: str, count: int) -> tuple[str, ...]:
-        """Statuses of the ``count`` latest windows ending at or before ``window_end``, oldest first."""
+    def recent_verdicts(self, window_end: str, count: int) -> list[dict[str, Any]]:
+        """The ``count`` latest window verdicts ending at or before ``window_end``, oldest first."""
         keys = self.store.list_keys(window_statuses_prefix(self.pipeline))
         records = [json.loads(self.store.read_bytes(k)) for k in keys if k.endswith(".json")]
         upto = sorted(
             (r for r in records if r["window_end"] <= window_end),
             key=lambda r: (r["window_end"], r["window_start"]),
         )
-        return tuple(r["status"] for r in upto[-count:])
+        return upto[-count:]
+
+    def recent_statuses(self, window_end: str, count: int) -> tuple[str, ...]:
+        """Statuses of the ``count`` latest windows ending at or before ``window_end``, oldest first."""
+        return tuple(r["status"] for r in self.recent_verdicts(window_end, count))
 
     def last_event(self, kind: str) -> datetime | None:
         prefix = monitor_events_prefix(self.pipeline)

@@ -105,7 +105,7 @@ class WindowSummary:
         end = str(win.get("window_end", "?"))[:10]
         if self.retrain is not None:
             retrain = f"retrained -> v{(self.retrain.records.get('promotion') or {}).get('version', '?')}"
-        elif act.get("retrain") is False and dec.get("status") not in (None, "no_drift"):
+        elif act.get("retrain") is False and act.get("counts"):
             retrain = "guarded"
         else:
             retrain = "-"
@@ -118,10 +118,18 @@ class WindowSummary:
             f"{dataset['share']:.2f}" if "share" in dataset else "-",
             f"{domain['auc']:.3f}" if "auc" in domain else "-",
             f"{pred['score']:.3f}" if pred.get("score") is not None else "-",
-            ", ".join(f"{k}={v:.3f}" for k, v in quality.items() if k == "roc_auc" and v is not None) or "-",
+            _quality_cell(quality, dec),
             dec.get("status", self.state if self.state != "success" else "skipped"),
             _alert_cell(act) + " / " + retrain,
         ]
+
+
+def _quality_cell(quality: dict[str, Any], dec: dict[str, Any]) -> str:
+    """The realized roc_auc and, when estimated, the label-free estimate beside it."""
+    cell = ", ".join(f"{k}={v:.3f}" for k, v in quality.items() if k == "roc_auc" and v is not None)
+    if dec.get("estimated") is not None and dec.get("primary_metric") == "roc_auc":
+        cell = (cell + " " if cell else "roc_auc ") + f"est {dec['estimated']:.3f}"
+    return cell or "-"
 
 
 def _alert_cell(act: dict[str, Any]) -> str:

@@ -129,7 +129,7 @@ def log_model_card(
 ) -> str:
     """Write the version's model card (Markdown and HTML) into its MLflow run and the run records;
     return the Markdown card's URI."""
-    from mlcycle.core.model_card import render_model_card, render_model_card_html
+    from mlcycle.core.model_card import evidence_figures, render_model_card, render_model_card_html
 
     run_tags = env.tracking.run_tags(run_id)
     lineage = {
@@ -148,7 +148,9 @@ def log_model_card(
         decision.to_xcom(),
         lineage,
     )
-    page = render_model_card_html(card, f"Model card: {env.pipe.model_name} v{version}")
+    page = render_model_card_html(
+        card, f"Model card: {env.pipe.model_name} v{version}", evidence_figures(evaluation.to_xcom())
+    )
     with env.tracking.run(run_id) as run:
         run.log_text(card, Artifact.CARD)
         run.log_text(page, Artifact.CARD_HTML)
