@@ -57,7 +57,7 @@ def make_frames(rows: int) -> tuple[Any, Any, dict[str, Any]]:
     perf = performance_reference(
         hold["probability"].to_numpy(), hold["_y"].to_numpy(), hold["model_prediction"].to_numpy()
     )
-    perf.update(positive="1", validation=perf["realized"])
+    perf.update(positive=1, validation=perf["realized"])
     profile["domain_baseline"] = domain_baseline(ref_sample, NUMERIC, CATEGORICAL, 0)
     profile["performance"] = perf
     return ref_sample, cur.rename(columns={"probability": "prediction"}), profile
@@ -94,7 +94,7 @@ def run_once(kind: str, ref_sample: Any, current: Any, profile: dict[str, Any], 
     if kind == "before":
         decide_drift(drift, domain, None, policy, "roc_auc")
     else:
-        predicted = (current["model_prediction"].astype(str) == "1").to_numpy()
+        predicted = current["model_prediction"].to_numpy() == profile["performance"]["positive"]
         metrics = estimate_performance(current["prediction"].to_numpy(), predicted, profile["performance"])
         estimate = {
             "metrics": metrics,

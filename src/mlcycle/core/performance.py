@@ -100,7 +100,6 @@ def expected_metrics(
 ) -> dict[str, float | None]:
     """CBPE's point estimates from calibrated probabilities, ranking scores and predicted labels (0/1)."""
     import numpy as np
-    from sklearn.metrics import roc_auc_score
 
     c, yhat = np.asarray(calibrated, dtype="float64"), np.asarray(predicted, dtype="float64")
     tp, fp = float((c * yhat).sum()), float(((1 - c) * yhat).sum())
@@ -114,13 +113,23 @@ def expected_metrics(
         "roc_auc": None,
     }
     if 0 < c.sum() < len(c):
-        s = np.asarray(scores, dtype="float64")
-        out["roc_auc"] = float(
-            roc_auc_score(
-                np.r_[np.ones(len(s)), np.zeros(len(s))], np.r_[s, s], sample_weight=np.r_[c, 1 - c]
-            )
-        )
+        out["roc_auc"] = weighted_auc(np.asarray(scores, dtype="float64"), c)
     return out
+
+
+def weighted_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """ROC AUC with each row positive with weight ``positive`` and negative with ``1 - positive`` (ties
+    share a threshold, as in scikit-learn's ``roc_curve``); one sort of the rows."""
+    import numpy as np
+
+    order = np.argsort(-scores, kind="stable")
+    ranked = scores[order]
+    tp = np.cumsum(positive[order])
+    fp = np.cumsum(1.0 - positive[order])
+    last = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]  # the last row of each distinct score
+    tpr = np.r_[0.0, tp[last]] / tp[-1]
+    fpr = np.r_[0.0, fp[last]] / fp[-1]
+    return float(np.trapezoid(tpr, fpr))
 
 
 def realized_metrics(y: np.ndarray, scores: np.ndarray, predicted: np.ndarray) -> dict[str, float | None]:

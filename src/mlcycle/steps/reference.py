@@ -120,7 +120,8 @@ def log_performance_reference(
     perf = performance_reference(
         proba, truth, np.asarray(scored.values == pos, dtype="int64"), seed=mon.drift.seed
     )
-    perf.update(positive=str(pos), validation={k: v for k, v in metrics.items() if v is not None})
+    positive = pos.item() if hasattr(pos, "item") else pos  # JSON keeps an int label an int
+    perf.update(positive=positive, validation={k: v for k, v in metrics.items() if v is not None})
     with tempfile.TemporaryDirectory(prefix="mlcycle-perf-") as tmp:
         (Path(tmp) / PERFORMANCE_FILE).write_text(json.dumps(perf))
         run.log_artifacts(tmp, Artifact.REFERENCE_DIR)

@@ -94,3 +94,18 @@ def test_the_band_narrows_as_the_window_grows() -> None:
     small, large = estimate_performance(p[:500], yhat[:500], ref), estimate_performance(p, yhat, ref)
     width = {k: v["upper"] - v["lower"] for k, v in large.items()}
     assert all(small[k]["upper"] - small[k]["lower"] > 4 * width[k] for k in width)
+
+
+def test_the_weighted_auc_is_scikit_learns_with_sample_weights() -> None:
+    from sklearn.metrics import roc_auc_score
+
+    from mlcycle.core.performance import weighted_auc
+
+    rng = np.random.default_rng(5)
+    scores = rng.uniform(size=5_000).round(2)  # many ties
+    c = np.clip(scores + rng.normal(0, 0.2, 5_000), 0, 1)
+    n = len(scores)
+    expected = roc_auc_score(
+        np.r_[np.ones(n), np.zeros(n)], np.r_[scores, scores], sample_weight=np.r_[c, 1 - c]
+    )
+    assert weighted_auc(scores, c) == pytest.approx(expected, abs=1e-12)

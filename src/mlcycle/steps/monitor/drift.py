@@ -127,7 +127,7 @@ def window_estimate(
         return {"skipped": "scored by the fallback: the champion's quality is not estimated"}
     if not perf:
         return {"skipped": "no calibration stored with the champion (trained before estimates existed)"}
-    predicted = (current[MODEL_PREDICTION].astype(str) == str(perf["positive"])).to_numpy()
+    predicted = current[MODEL_PREDICTION].to_numpy() == perf["positive"]
     return {
         "method": "CBPE",
         "rows": len(current),
