@@ -2,7 +2,8 @@
 
 The links themselves are defined in ``mlcycle.airflow.links`` and attached to the tasks by the DAG factory:
 ``check_data`` → "Data checks report", ``train`` → "MLflow run", ``register_and_promote`` →
-"MLflow model version" and "Model card", the monitor's ``detect_drift`` → "Drift report". In Airflow 3 an operator's
+"MLflow model version" and "Model card", the monitor's ``detect_drift`` → "Evidently report" and ``decide`` →
+"Window report". In Airflow 3 an operator's
 own links are resolved on the worker when the task ends and stored in XCom, which the API server
 reads; the link classes are not matched to operator classes here (``operators`` stays empty), so
 registering them changes no other DAG's tasks.

@@ -138,13 +138,27 @@ def test_detect_drift_links_to_the_evidently_report(
 ) -> None:
     _, window = runs
     links = api_links(window.dag_id, window.run_id, "detect_drift")
-    assert set(links) == {"Drift report"}
-    report = _fetch_record(records_client, links["Drift report"])
+    assert set(links) == {"Evidently report"}
+    report = _fetch_record(records_client, links["Evidently report"])
     assert report.headers["content-type"].startswith("text/html")
     stored = Path(
         load_settings().artifact_root, record_key(window.dag_id, window.run_id, "drift_report.html")
     )
     assert report.content == stored.read_bytes()
+
+
+def test_decide_links_to_the_window_report_that_opens_with_the_verdict(
+    runs: tuple[RunSummary, WindowSummary], records_client: TestClient
+) -> None:
+    _, window = runs
+    links = api_links(window.dag_id, window.run_id, "decide")
+    assert set(links) == {"Window report"}
+    report = _fetch_record(records_client, links["Window report"])
+    assert report.headers["content-type"].startswith("text/html")
+    status = window.records["decision"]["status"]
+    assert '<span class="verdict" style="background:' in report.text
+    assert f">{status}</span>" in report.text and "<b>Why:</b>" in report.text
+    assert 'href="drift_report.html"' in report.text  # Evidently's, beside it
 
 
 def test_other_tasks_have_no_links(runs: tuple[RunSummary, WindowSummary]) -> None:

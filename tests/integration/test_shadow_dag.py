@@ -168,7 +168,7 @@ def test_better_challenger_is_scored_in_shadow_then_promoted(
     recent = status["recent_monitoring"]
     assert [m["airflow_run_id"] for m in recent] == [first.run_id, shadowed["alone"].run_id]
     assert status["last_monitoring"] == recent[0]
-    assert recent[0]["verdict"] == "no_drift" and recent[0]["model_version"] == champion
+    assert recent[0]["verdict"] == "ok" and recent[0]["model_version"] == champion
     assert recent[0]["window"] == first.records["window"]["window_key"]
     assert main(["status", "shadow_strong"]) == 0
     text = capsys.readouterr().out

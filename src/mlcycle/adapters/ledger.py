@@ -29,16 +29,19 @@ class MonitorLedger:
     def verdict(self, window_key: str) -> dict[str, Any]:
         return dict(json.loads(self.store.read_bytes(window_status_key(self.pipeline, window_key))))
 
+    def recent_verdicts(self, window_end: str, count: int) -> list[dict[str, Any]]:
+        """The ``count`` latest window verdicts ending at or before ``window_end``, oldest first."""
+        return [r for r in self.verdicts() if r["window_end"] <= window_end][-count:]
+
+    def recent_statuses(self, window_end: str, count: int) -> tuple[str, ...]:
+        """Statuses of the ``count`` latest windows ending at or before ``window_end``, oldest first."""
+        return tuple(r["status"] for r in self.recent_verdicts(window_end, count))
+
     def verdicts(self) -> list[dict[str, Any]]:
         """Every window's latest verdict, by window end (each names what served it: ``served_by``)."""
         keys = self.store.list_keys(window_statuses_prefix(self.pipeline))
         records = [json.loads(self.store.read_bytes(k)) for k in keys if k.endswith(".json")]
         return sorted(records, key=lambda r: (r["window_end"], r["window_start"]))
-
-    def recent_statuses(self, window_end: str, count: int) -> tuple[str, ...]:
-        """Statuses of the ``count`` latest windows ending at or before ``window_end``, oldest first."""
-        upto = [r for r in self.verdicts() if r["window_end"] <= window_end]
-        return tuple(r["status"] for r in upto[-count:])
 
     def last_event(self, kind: str, before_window_end: str) -> datetime | None:
         """The window end of the latest ``kind`` event for a window ending strictly before ``before_window_end``.

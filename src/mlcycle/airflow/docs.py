@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from mlcycle.config.catalogs import LOWER_IS_BETTER
 from mlcycle.config.loader import Pipeline
 
@@ -41,6 +43,12 @@ A failure anywhere leaves the champion unchanged{notify}.
 """
 
 
+def _domain_text(mon: Any) -> str:
+    if mon.drift.domain_auc_threshold is not None:
+        return f"{mon.drift.domain_auc_threshold} (fixed)"
+    return f"the model's no-drift baseline + {mon.drift.domain_auc_margin} (or more)"
+
+
 def monitor_doc_md(pipe: Pipeline) -> str:
     cfg = pipe.config
     mon = cfg.monitoring
@@ -69,13 +77,14 @@ and compares them with the champion's training snapshot.
 | | |
 |---|---|
 | Window | the run's data interval ({mon.schedule}); source `{mon.source or cfg.data.source}`; fewer than {mon.min_rows} rows: {mon.on_empty} |
-| Drift | per column on every row (Wasserstein / Jensen-Shannon, threshold {mon.drift.column_threshold or 0.1}); dataset drift at share >= {mon.drift.share_threshold}; prediction drift {"on" if mon.drift.prediction_drift else "off"}; domain classifier AUC >= {mon.drift.domain_auc_threshold if mon.drift.domain_classifier else "off"} |
-| Quality | when labels (`{mon.quality.label_column or cfg.data.target}`) are present: primary `{cfg.evaluation.primary_metric}` may drop at most {mon.quality.max_drop} vs. validation |
+| Drift | per column on every row (Wasserstein / Jensen-Shannon, threshold {mon.drift.column_threshold or 0.1}); dataset drift at share >= {mon.drift.share_threshold}; prediction drift {"on" if mon.drift.prediction_drift else "off"}; domain classifier AUC >= {_domain_text(mon) if mon.drift.domain_classifier else "off"} |
+| Quality | primary `{cfg.evaluation.primary_metric}` may drop at most {mon.quality.max_drop} vs. validation: on labels (`{mon.quality.label_column or cfg.data.target}`) when present (`degraded`), else estimated without labels for binary classifiers (`at_risk`) |
+| Verdict | `ok`, `drift` (data moved, model not shown to suffer), `at_risk`, `degraded`; alerts on {", ".join(mon.alert_on) or "nothing"} |
 | Retrain | {retrain} |
 | Shadow | {shadow} |
 
-Steps: load_window → score → detect_drift → decide → act → trigger_retrain. Reports (Evidently HTML
-and JSON, predictions) are linked from each run through the "mlcycle records" view, and detect_drift
-has a "Drift report" link. **Trigger param** `allow_retrain`: true allows a retrain (also in a
+Steps: load_window → score → detect_drift → decide → act → trigger_retrain. Reports (the window
+report, Evidently HTML and JSON, predictions) are linked from each run through the "mlcycle records"
+view; decide has a "Window report" link (the verdict and why), detect_drift an "Evidently report" link. **Trigger param** `allow_retrain`: true allows a retrain (also in a
 backfill), false forbids it, empty follows the YAML; `action.json` records it.
 """

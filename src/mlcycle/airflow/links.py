@@ -116,12 +116,14 @@ class ModelVersionLink(_MlflowLink):
 
 DATA_CHECKS_LINK = RunRecordLink(record=Record.DATA_CHECKS, label="Data checks report")
 MODEL_CARD_LINK = RunRecordLink(record=Record.MODEL_CARD_HTML, label="Model card")
-DRIFT_REPORT_LINK = RunRecordLink(record=Record.DRIFT_REPORT_HTML, label="Drift report")
+WINDOW_REPORT_LINK = RunRecordLink(record=Record.WINDOW_REPORT_HTML, label="Window report")
+EVIDENTLY_REPORT_LINK = RunRecordLink(record=Record.DRIFT_REPORT_HTML, label="Evidently report")
 LINKS_BY_TASK: dict[str, list[BaseOperatorLink]] = {
     Task.CHECK_DATA: [DATA_CHECKS_LINK],
     Task.TRAIN: [MlflowRunLink()],
     Task.REGISTER_AND_PROMOTE: [ModelVersionLink(), MODEL_CARD_LINK],
-    Task.DETECT_DRIFT: [DRIFT_REPORT_LINK],
+    Task.DETECT_DRIFT: [EVIDENTLY_REPORT_LINK],
+    Task.DECIDE: [WINDOW_REPORT_LINK],
 }
 
 

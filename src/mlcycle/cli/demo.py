@@ -2,7 +2,8 @@
 
 18 monthly Parquet files from 2025-01 to 2026-06; from 2026-01 on the population drifts
 (pricier plans, more data usage, more support calls, a different region mix), which the
-drift monitor is meant to notice.
+drift monitor records; from 2026-03 who churns changes too (customers on term contracts with long
+tenure start leaving), which hurts the model: the drift that matters.
 """
 
 from __future__ import annotations
@@ -53,9 +54,13 @@ def generate_churn(rows: int = 60_000, seed: int = 7):  # -> pandas.DataFrame
     age = np.where(rng.uniform(size=rows) < 0.03, np.nan, np.clip(rng.normal(42, 13, rows), 18, 90).round())
 
     contract_effect = pd.Series(contract).map({"monthly": 0.9, "annual": -0.4, "two_year": -1.2}).to_numpy()
+    # from 2026-03 a competitor courts long-standing customers on term contracts: who churns changes
+    concept = np.clip((months_in - 14) / 2, 0, 1) * drifted
+    poached = np.where(contract == "monthly", 0.0, 2.2) + 0.05 * np.minimum(tenure, 60)
     logit = (
         -1.6
         + contract_effect
+        + concept * (poached - 1.8)
         - 0.035 * tenure
         + 0.018 * (monthly - 50)
         + 0.45 * support

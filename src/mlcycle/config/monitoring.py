@@ -19,7 +19,10 @@ class DriftConfig(_Strict):
     share_threshold: float = Field(0.5, gt=0, le=1)
     prediction_drift: bool = True
     domain_classifier: bool = True
-    domain_auc_threshold: float = Field(0.6, gt=0.5, le=1)
+    # null: the model's no-drift baseline (two random halves of its reference) plus domain_auc_margin;
+    # a number: that fixed ROC AUC (also what models trained before baselines were stored fall back to)
+    domain_auc_threshold: float | None = Field(None, gt=0.5, le=1)
+    domain_auc_margin: float = Field(0.05, gt=0, lt=0.5)
     domain_sample_rows: int = Field(10_000, ge=200)
     report_sample_rows: int = Field(20_000, ge=1_001)
     # the model's outputs on the training rows are profiled on a seeded sample this large: a full pass
@@ -34,18 +37,22 @@ class QualityConfig(_Strict):
     label_column: str | None = None
     max_drop: float = Field(0.05, ge=0)
     min_labelled_rows: int = Field(200, ge=1)
+    estimate: bool = True  # label-free estimate (CBPE) for binary classifiers when labels are absent
 
 
-RetrainOn = Literal["drift", "degraded"]
+FIXED_DOMAIN_AUC = 0.6  # the domain classifier's threshold for a model with no stored baseline
 
-RETRAIN_ON: tuple[RetrainOn, ...] = ("drift", "degraded")
+
+Severity = Literal["drift", "at_risk", "degraded"]
+
+ACTS_ON: tuple[Severity, ...] = ("at_risk", "degraded")  # by default drift alone is recorded, not acted on
 
 
 class RetrainConfig(_Strict):
     """When drift triggers the training DAG, and the guard that keeps it from storming."""
 
     enabled: bool = False
-    on: list[RetrainOn] = Field(default_factory=lambda: list(RETRAIN_ON))
+    on: list[Severity] = Field(default_factory=lambda: list(ACTS_ON))
     cooldown_hours: float = Field(24.0 * 7, ge=0)
     min_drifted_windows: int = Field(1, ge=1)
     of_last_windows: int = Field(1, ge=1)
@@ -73,6 +80,7 @@ class MonitoringConfig(_Strict):
     timestamp_column: str | None = None
     on_empty: Literal["skip", "fail"] = "skip"
     min_rows: int = Field(100, ge=1)
+    alert_on: list[Severity] = Field(default_factory=lambda: list(ACTS_ON))
     drift: DriftConfig = DriftConfig()
     quality: QualityConfig = QualityConfig()
     retrain: RetrainConfig = RetrainConfig()

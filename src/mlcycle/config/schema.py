@@ -348,6 +348,21 @@ class PipelineConfig(_Strict):
                 "enable monitoring (set data.timestamp_column or monitoring.timestamp_column, and leave "
                 "monitoring.enabled on) or use mode: manual"
             )
+        estimable = self.model.task == "binary_classification" and mon.quality.estimate
+        for key, section in (("monitoring.alert_on", mon), ("monitoring.retrain.on", mon.retrain)):
+            field = key.rsplit(".", 1)[1]
+            if field in section.model_fields_set and "at_risk" in getattr(section, field) and not estimable:
+                raise ValueError(
+                    f"{key}: 'at_risk' comes from the label-free quality estimate, which needs model.task "
+                    f"binary_classification and monitoring.quality.estimate true (this pipeline: "
+                    f"{self.model.task}, estimate {mon.quality.estimate}); remove 'at_risk'"
+                )
+        fixed = {"domain_auc_threshold", "domain_auc_margin"} <= mon.drift.model_fields_set
+        if fixed and mon.drift.domain_auc_threshold is not None:
+            raise ValueError(
+                "monitoring.drift: domain_auc_threshold (a fixed ROC AUC) and domain_auc_margin (above the "
+                "model's no-drift baseline) exclude each other; keep one"
+            )
         unknown = [c for c in mon.drift.columns or [] if c not in self.data.features.all]
         if unknown:
             raise ValueError(

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mlcycle.config.monitoring import FIXED_DOMAIN_AUC
 from mlcycle.core.features import category_labels, number_label
 from mlcycle.core.scoring import PREDICTION
 
@@ -334,6 +335,42 @@ def domain_classifier(
         current_rows=len(cur),
         folds=folds,
         drivers=drivers,
+    )
+
+
+def domain_baseline(
+    reference: pd.DataFrame, numeric: list[str], categorical: list[str], seed: int = 0, repeats: int = 3
+) -> dict[str, Any]:
+    """The domain classifier's ROC AUC between two random halves of the reference: what no drift
+    looks like for this model's data (mean and spread over ``repeats`` splits and their folds)."""
+    import numpy as np
+
+    aucs, stds = [], []
+    for r in range(repeats):
+        half = np.random.default_rng(seed + r).permutation(len(reference)) < len(reference) // 2
+        res = domain_classifier(
+            reference[half], reference[~half], numeric, categorical, len(reference), 1.01, seed + r
+        )  # a threshold above 1: no permutation importance for the baseline
+        aucs.append(res.auc)
+        stds.append(res.auc_std)
+    spread = float(np.sqrt(np.var(aucs) + np.mean(np.square(stds))))
+    return {"auc": round(float(np.mean(aucs)), 4), "std": round(spread, 4), "repeats": repeats,
+            "rows_per_side": int(len(reference) // 2)}  # fmt: skip
+
+
+def domain_threshold(
+    baseline: dict[str, Any] | None, fixed: float | None, margin: float
+) -> tuple[float, str]:
+    """The domain classifier's threshold and how it was set: ``fixed`` when the YAML gives one; else the
+    model's no-drift baseline plus the larger of ``margin`` and three spreads; else the fixed default."""
+    if fixed is not None:
+        return fixed, "fixed by monitoring.drift.domain_auc_threshold"
+    if not baseline:
+        return FIXED_DOMAIN_AUC, "fixed default: the model has no stored no-drift baseline"
+    lift = max(margin, 3 * baseline["std"])
+    return (
+        min(round(baseline["auc"] + lift, 4), 1.0),
+        f"no-drift baseline {baseline['auc']:.3f} ± {baseline['std']:.3f} + {lift:.3f}",
     )
 
 

@@ -131,6 +131,73 @@ def _fairness_section(pipe: Pipeline, evaluation: dict[str, Any], decision: dict
     return [*lines, ""]
 
 
+def _evidence_section(ev: dict[str, Any] | None) -> list[str]:
+    if not ev:
+        return []
+    lines = ["## Evidence on the holdout", ""]
+    if "base_rate" in ev:
+        lines += [
+            f"- Base rate (share of `{md(ev['positive_class'])}`): {_num(ev['base_rate'])}; predicted positive "
+            f"rate {_num(ev['predicted_positive_rate'])}",
+            f"- Decision threshold: {_num(ev['decision_threshold'])} ({md(ev['decision_rule'])})",
+            f"- Brier score: {_num(ev['brier'])}; average precision: {_num(ev['average_precision'])} "
+            "(the calibration and precision-recall curves are drawn in the HTML card)",
+        ]
+    ranked = ev.get("permutation_importance") or []
+    if ranked:
+        lines += [
+            "",
+            f"Permutation importance ({md(ev['importance_scoring'])} lost when a feature is shuffled, "
+            f"{ev['importance_rows']} holdout rows, 3 repeats):",
+            "",
+            "| feature | drop | std |",
+            "|---|---|---|",
+            *[f"| {md(r['feature'])} | {_num(r['drop'])} | {_num(r['std'])} |" for r in ranked[:15]],
+        ]
+    elif ev.get("permutation_importance_skipped"):
+        lines.append(f"- Permutation importance not computed: {md(ev['permutation_importance_skipped'])}")
+    return [*lines, ""]
+
+
+def evidence_figures(evaluation: dict[str, Any]) -> list[str]:
+    """Inline SVG charts of the card's evidence: calibration curve and precision-recall curve."""
+    from mlcycle.core.svg import Series, line_chart
+
+    ev = evaluation.get("evidence") or {}
+    out: list[str] = []
+    cal = ev.get("calibration_curve")
+    if cal:
+        points = list(zip(cal["predicted"], cal["observed"], strict=True))
+        out.append(
+            line_chart(
+                [
+                    Series("model", "#1565c0", points),
+                    Series("perfectly calibrated", "#999", [(0, 0), (1, 1)], True),
+                ],
+                f"Calibration (Brier {ev['brier']:.4f})",
+                "mean predicted probability",
+                "observed",
+                bounds=(0, 1, 0, 1),
+            )
+        )
+    pr = ev.get("pr_curve")
+    if pr:
+        base = ev["base_rate"]
+        out.append(
+            line_chart(
+                [
+                    Series("model", "#2e7d32", list(zip(pr["recall"], pr["precision"], strict=True))),
+                    Series(f"base rate {base:.3f}", "#999", [(0, base), (1, base)], True),
+                ],
+                f"Precision-recall (AP {ev['average_precision']:.4f})",
+                "recall",
+                "precision",
+                bounds=(0, 1, 0, 1),
+            )
+        )
+    return out
+
+
 def render_model_card(
     pipe: Pipeline,
     version: str,
@@ -176,6 +243,7 @@ def render_model_card(
         *_slice_gate_section(pipe, decision),
         *_fairness_section(pipe, evaluation, decision),
     ]
+    lines += _evidence_section(evaluation.get("evidence"))
     lines += [f"## Gate: {decision['verdict']}" + (" (FORCED)" if decision.get("forced") else ""), ""]
     lines += [f"- {md(r)}" for r in decision.get("reasons", [])]
     lines += ["", "## Lineage", ""]
@@ -203,13 +271,15 @@ _STYLE = (
 )
 
 
-def render_model_card_html(markdown_card: str, title: str) -> str:
-    """The Markdown card as a standalone HTML page (raw HTML in the Markdown is escaped, not passed)."""
+def render_model_card_html(markdown_card: str, title: str, figures: list[str] | None = None) -> str:
+    """The Markdown card as a standalone HTML page (raw HTML in the Markdown is escaped, not passed), with
+    ``figures`` (inline SVG built by mlcycle, not from the Markdown) after it."""
     from markdown_it import MarkdownIt
 
     body = MarkdownIt("js-default").render(markdown_card)  # js-default: html off, tables on
+    plots = "".join(f"<figure>{svg}</figure>" for svg in figures or [])
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
-        f"<body>{body}</body></html>"
+        f"<body>{body}{'<h2>Plots on the holdout</h2>' + plots if plots else ''}</body></html>"
     )

@@ -76,7 +76,12 @@ class Record:
     SCORE: Final = "score.json"
     DRIFT: Final = "drift.json"
     DRIFT_REPORT: Final = "drift_report.json"
-    DRIFT_REPORT_HTML: Final = "drift_report.html"  # the detect_drift task's "Drift report" link
+    DRIFT_REPORT_HTML: Final = (
+        "drift_report.html"  # Evidently's; the detect_drift task's "Evidently report" link
+    )
+    WINDOW_REPORT_HTML: Final = (
+        "window_report.html"  # the verdict's report; the decide task's "Window report" link
+    )
     ACTION: Final = "action.json"
     SHADOW: Final = "shadow.json"
     SHADOW_DECISION: Final = "shadow_decision.json"
@@ -114,6 +119,8 @@ class Tag:
     MODEL_VERSION: Final = "mlcycle.model_version"
     PREDICTIONS_URI: Final = "mlcycle.predictions_uri"
     SERVED_BY: Final = "mlcycle.served_by"
+    VERDICT: Final = "mlcycle.verdict"  # the monitor run's severity: ok, drift, at_risk, degraded
+    VERDICT_SIGNALS: Final = "mlcycle.verdict_signals"  # the signals that fired, comma-separated
     FALLBACK_REASON: Final = "mlcycle.fallback_reason"
     SHADOW_WINDOW_PREFIX: Final = "mlcycle.shadow.window."  # + the window key: one scored window
     SHADOW_VERDICT: Final = "mlcycle.shadow.verdict"

@@ -83,6 +83,7 @@ class Evaluation(StepRecord):
     slices: list[dict[str, Any]]
     fairness: dict[str, Any] | None
     primary_metric: str
+    evidence: dict[str, Any] | None = None  # core.evidence.holdout_evidence: importance, calibration, PR
     evaluation_uri: str | None = None
 
 
@@ -173,11 +174,15 @@ class DriftResult(StepRecord):
     domain_classifier: dict[str, Any] | None
     report: dict[str, Any]
     mlflow_run_id: str
+    # label-free estimate (binary classifiers): {metrics: {m: {value, lower, upper}}, reference, rows} or
+    # {skipped: why}; realized quality stays on Scored.quality
+    estimated_quality: dict[str, Any] | None = None
     drift_uri: str | None = None
 
 
 class WindowVerdict(StepRecord):
-    """The monitor's verdict on the window (``no_drift``, ``drift``, ``degraded``) and why."""
+    """The monitor's verdict on the window: severity ``ok``, ``drift``, ``at_risk`` or ``degraded``, why,
+    every signal, and the primary metric realized (labels) and estimated (no labels) side by side."""
 
     NAME = Record.DECISION
 
@@ -191,6 +196,12 @@ class WindowVerdict(StepRecord):
     dag_id: str
     run_id: str
     decided_at: str
+    signals: list[dict[str, Any]] = []
+    primary_metric: str | None = None
+    realized: float | None = None
+    estimated: float | None = None
+    estimated_band: list[float | None] | None = None
+    evidently_report_uri: str | None = None
     decision_uri: str | None = None
     # what scored the window: "champion" (model_version) or "fallback"
     served_by: str | None = None
@@ -210,6 +221,7 @@ class ActionTaken(StepRecord):
     is_backfill: bool
     allow_retrain_param: bool | None
     note: str = ""  # the retrain's outcome in a few words ("retrain disabled", "cooldown until …")
+    counts: bool | None = None  # the verdict is one monitoring.retrain.on counts
     alert_failures: dict[str, str] | None = None
     retrain_dag_id: str | None = None
     retrain_logical_date: str | None = None

@@ -98,11 +98,17 @@ def render_errors(errors: dict[str, str], task_states: dict[str, str]) -> list[s
 REGRESSION_QUALITY = ("rmse", "mae")
 
 
-def quality_cell(metrics: dict[str, Any], primary: str) -> str:
-    """The window's quality on its labelled rows: RMSE and MAE when measured, else the primary metric."""
+def quality_cell(metrics: dict[str, Any], primary: str, decision: dict[str, Any] | None = None) -> str:
+    """The window's quality on its labelled rows: RMSE and MAE when measured, else the primary metric;
+    and, when the verdict has one, the label-free estimate beside it (``est …``)."""
     names = [m for m in REGRESSION_QUALITY if metrics.get(m) is not None] or [primary]
-    shown = [f"{m}={metrics[m]:.3f}" for m in names if isinstance(metrics.get(m), int | float)]
-    return ", ".join(shown) or "-"
+    cell = ", ".join(f"{m}={metrics[m]:.3f}" for m in names if isinstance(metrics.get(m), int | float))
+    dec = decision or {}
+    if dec.get("estimated") is not None:
+        cell = (
+            cell + " " if cell else f"{dec.get('primary_metric') or primary} "
+        ) + f"est {dec['estimated']:.3f}"
+    return cell or "-"
 
 
 def action_cell(act: dict[str, Any], retrain: RunSummary | None) -> str:
@@ -166,7 +172,7 @@ class WindowSummary:
             f"{dataset['share']:.2f}" if "share" in dataset else "-",
             f"{domain['auc']:.3f}" if "auc" in domain else "-",
             f"{pred['score']:.3f}" if pred.get("score") is not None else "-",
-            quality_cell(quality, self.primary_metric),
+            quality_cell(quality, self.primary_metric, dec),
             str(dec.get("status", self.state if self.state != "success" else "skipped")),
             action_cell(act, self.retrain),
         ]

@@ -24,10 +24,12 @@ def evaluate(env: Env, snapshot: Snapshot, trained: TrainResult) -> Evaluation:
 def _evaluate(env: Env, snapshot: Snapshot, trained: TrainResult) -> Evaluation:
     from mlcycle.adapters.model_files import load_sklearn_model
     from mlcycle.core.decisions.promotion import ChampionScore
+    from mlcycle.core.evidence import holdout_evidence
     from mlcycle.core.features import evaluation_columns, feature_frame, split_indices, target_values
     from mlcycle.core.metrics import Predictions, fairness_report, metrics_of, predict_rows, slice_metrics
     from mlcycle.core.names import CHAMPION
     from mlcycle.core.plots import holdout_figures
+    from mlcycle.steps.reference import log_performance_reference
 
     pipe = env.pipe
     frame = load_snapshot(env.store, snapshot.key, evaluation_columns(pipe))
@@ -38,14 +40,13 @@ def _evaluate(env: Env, snapshot: Snapshot, trained: TrainResult) -> Evaluation:
     X, y = feature_frame(pipe, holdout), target_values(pipe, holdout)
 
     tracking = env.tracking
-    scored = predict_rows(
-        pipe,
-        load_sklearn_model(
-            trained.model_uri, trained.registration_tags, f"candidate of run {trained.run_id}"
-        ),
-        X,
-    )  # the holdout, scored once per model
+    model = load_sklearn_model(
+        trained.model_uri, trained.registration_tags, f"candidate of run {trained.run_id}"
+    )
+    scored = predict_rows(pipe, model, X)  # the holdout, scored once per model
     candidate = metrics_of(pipe, scored, y)
+    evidence = holdout_evidence(pipe, model, X, y, scored)
+    del model
 
     registry = env.registry
     champ_ref = registry.get_alias(CHAMPION)
@@ -78,6 +79,7 @@ def _evaluate(env: Env, snapshot: Snapshot, trained: TrainResult) -> Evaluation:
         slices=slices,
         fairness=fairness,
         primary_metric=pipe.config.evaluation.primary_metric,
+        evidence=evidence,
     )
     with tracking.run(trained.run_id) as run:
         run.log_metrics({f"test_{k}": v for k, v in candidate.items() if v is not None})
@@ -89,6 +91,7 @@ def _evaluate(env: Env, snapshot: Snapshot, trained: TrainResult) -> Evaluation:
                     run.log_metric(f"slice_{row['column']}_{_safe(row['value'])}_{k}", v)
         if fairness is not None:
             run.log_metrics(_fairness_metrics(fairness))
+        log_performance_reference(pipe, run, scored, y, candidate)
         for name, figure in holdout_figures(pipe, scored, y):
             run.log_figure(figure, name)
         run.log_dict(record.to_xcom(), Artifact.EVALUATION)

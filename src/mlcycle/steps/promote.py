@@ -129,7 +129,7 @@ def log_model_card(
 ) -> str:
     """Write the version's model card (Markdown and HTML) into its MLflow run and the run records;
     return the Markdown card's URI."""
-    from mlcycle.core.model_card import render_model_card, render_model_card_html
+    from mlcycle.core.model_card import evidence_figures, render_model_card, render_model_card_html
     from mlcycle.core.safe_html import escape_embedded_json
 
     run_tags = env.tracking.run_tags(run_id)
@@ -149,7 +149,11 @@ def log_model_card(
         decision.to_xcom(),
         lineage,
     )
-    page = escape_embedded_json(render_model_card_html(card, f"Model card: {env.pipe.model_name} v{version}"))
+    page = escape_embedded_json(
+        render_model_card_html(
+            card, f"Model card: {env.pipe.model_name} v{version}", evidence_figures(evaluation.to_xcom())
+        )
+    )
     with env.tracking.run(run_id) as run:
         run.log_text(card, Artifact.CARD)
         run.log_text(page, Artifact.CARD_HTML)

@@ -51,16 +51,25 @@ def complete_reference(
     """The reference profile and fixed-size sample, with the fitted model's output on the sampled rows."""
     import pandas as pd
 
-    from mlcycle.core.drift import prediction_profile, sample
+    from mlcycle.core.drift import domain_baseline, prediction_profile, sample
 
     scored = inputs.scored
     out = pd.Series(drift_output(pipe, predict(pipe, model, scored)), index=scored.index)
     profile = {**inputs.profile, "prediction": prediction_profile(out, prediction_kind(pipe))}
     profile["prediction_kind"] = prediction_kind(pipe)
-    seed = pipe.config.monitoring.drift.seed
-    ref_sample = sample(scored.assign(**{PREDICTION: out}), _ref_sample_rows(pipe), seed).reset_index(
-        drop=True
-    )
+    drift_cfg = pipe.config.monitoring.drift
+    ref_sample = sample(
+        scored.assign(**{PREDICTION: out}), _ref_sample_rows(pipe), drift_cfg.seed
+    ).reset_index(drop=True)
+    if drift_cfg.domain_classifier:
+        feats = pipe.config.data.features
+        columns = drift_cfg.columns or feats.all
+        profile["domain_baseline"] = domain_baseline(
+            sample(ref_sample, 2 * drift_cfg.domain_sample_rows, drift_cfg.seed),
+            [c for c in feats.numeric if c in columns],
+            [c for c in feats.categorical if c in columns],
+            drift_cfg.seed,
+        )
     return profile, ref_sample
 
 
@@ -88,6 +97,36 @@ def log_reference(run: TrackedRun, profile: dict[str, Any], ref_sample: pd.DataF
         run.log_artifacts(tmp, Artifact.REFERENCE_DIR)
 
 
+PERFORMANCE_FILE = "performance.json"
+
+
+def log_performance_reference(
+    pipe: Pipeline, run: TrackedRun, scored: Any, y: pd.Series, metrics: dict[str, Any]
+) -> None:
+    """Calibrate the candidate on its holdout and store what the label-free estimate needs beside its
+    reference (binary classifiers with monitoring and ``quality.estimate`` on)."""
+    import numpy as np
+
+    from mlcycle.core.performance import performance_reference
+
+    mon = pipe.config.monitoring
+    if not (pipe.config.monitoring_enabled and mon.quality.estimate):
+        return
+    if pipe.config.model.task != "binary_classification" or scored.proba is None or y.nunique() < 2:
+        return
+    pos = scored.positive
+    proba = scored.proba[:, list(scored.classes).index(pos)]
+    truth = (y.to_numpy() == pos).astype("int64")
+    perf = performance_reference(
+        proba, truth, np.asarray(scored.values == pos, dtype="int64"), seed=mon.drift.seed
+    )
+    positive = pos.item() if hasattr(pos, "item") else pos  # JSON keeps an int label an int
+    perf.update(positive=positive, validation={k: v for k, v in metrics.items() if v is not None})
+    with tempfile.TemporaryDirectory(prefix="mlcycle-perf-") as tmp:
+        (Path(tmp) / PERFORMANCE_FILE).write_text(json.dumps(perf))
+        run.log_artifacts(tmp, Artifact.REFERENCE_DIR)
+
+
 def load_reference(
     env: Env, champion: Any, load_model: Callable[[], Any]
 ) -> tuple[dict[str, Any], pd.DataFrame, str]:
@@ -100,6 +139,9 @@ def load_reference(
         try:
             local = env.tracking.download(tmp, run_id=champion.run_id, artifact_path=Artifact.REFERENCE_DIR)
             profile = json.loads((Path(local) / "profile.json").read_text())
+            perf = Path(local) / PERFORMANCE_FILE
+            if perf.is_file():  # the calibration evaluate stored beside it (binary classifiers)
+                profile["performance"] = json.loads(perf.read_text())
             return profile, pd.read_parquet(Path(local) / "sample.parquet"), "stored with the model"
         except (OSError, StorageError) as exc:
             log.warning("champion v%s has no stored reference (%s); computing it", champion.version, exc)

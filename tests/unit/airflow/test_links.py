@@ -46,8 +46,8 @@ def test_mlflow_ui_url_defaults_to_an_http_tracking_uri(
 
 def test_each_linked_task_has_links_with_distinct_names_and_xcom_keys() -> None:
     links = [link for group in LINKS_BY_TASK.values() for link in group]
-    assert len({link.name for link in links}) == len(links) == 5
-    assert len({link.xcom_key for link in links}) == 5
+    assert len({link.name for link in links}) == len(links) == 6
+    assert len({link.xcom_key for link in links}) == 6
 
 
 class _RunningTask:

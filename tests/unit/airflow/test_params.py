@@ -73,5 +73,5 @@ def test_doc_md_says_what_the_pipeline_does_its_data_model_gates_and_params() ->
     ):
         assert fact in doc, f"training doc_md lacks {fact!r}"
     mon = MONITOR.doc_md or ""
-    for fact in ("champion", "Drift", "Retrain", "allow_retrain", "Drift report"):
+    for fact in ("champion", "Drift", "Retrain", "allow_retrain", "Window report", "at_risk"):
         assert fact in mon, f"monitor doc_md lacks {fact!r}"

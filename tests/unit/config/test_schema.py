@@ -222,3 +222,32 @@ def test_shadow_promotion_config() -> None:
     # no timestamp column: no monitor DAG to run the shadow in
     err = _error(MINIMAL + "promotion: {mode: shadow}\n")
     assert "promotion.mode: shadow" in err and "set data.timestamp_column" in err
+
+
+def test_monitoring_severities_defaults_and_opt_in() -> None:
+    mon = parse_pipeline(MINIMAL, "config/pipelines/tiny.yaml").config.monitoring
+    assert mon.alert_on == ["at_risk", "degraded"] and mon.retrain.on == ["at_risk", "degraded"]
+    assert mon.quality.estimate is True
+    assert (mon.drift.domain_auc_threshold, mon.drift.domain_auc_margin) == (None, 0.05)
+    text = MINIMAL + textwrap.dedent(
+        """
+        monitoring:
+          alert_on: [drift, at_risk, degraded]
+          drift: {domain_auc_threshold: 0.7}
+          retrain: {enabled: true, "on": [drift, degraded]}
+        """
+    )
+    mon = parse_pipeline(text, "config/pipelines/tiny.yaml").config.monitoring
+    assert mon.alert_on == ["drift", "at_risk", "degraded"] and mon.retrain.on == ["drift", "degraded"]
+    assert mon.drift.domain_auc_threshold == 0.7
+
+
+def test_at_risk_needs_an_estimate() -> None:
+    text = MINIMAL + "monitoring:\n  quality: {estimate: false}\n  alert_on: [at_risk]\n"
+    assert _error(text).endswith(
+        "monitoring.alert_on: 'at_risk' comes from the label-free quality estimate, which needs model.task "
+        "binary_classification and monitoring.quality.estimate true (this pipeline: binary_classification, "
+        "estimate False); remove 'at_risk'"
+    )
+    # the default lists name at_risk too; they are not an error where nothing is estimated
+    assert parse_pipeline(MINIMAL + "monitoring:\n  quality: {estimate: false}\n", "config/pipelines/t.yaml")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mlcycle.config.loader import Pipeline
 from mlcycle.config.schema import FairnessConfig, ModelCardConfig, SliceGateConfig
-from mlcycle.core.model_card import render_model_card, render_model_card_html
+from mlcycle.core.model_card import evidence_figures, render_model_card, render_model_card_html
 
 SNAPSHOT = {
     "uri": "/snap/abc.parquet",
@@ -168,3 +168,38 @@ def test_card_without_gates_says_they_are_not_configured(demo_pipeline: Pipeline
     assert "Not configured: per-slice metrics are reported, not gated" in card
     assert "## Fairness\n\nNot configured" in card
     assert "| plan = basic | 900 | roc_auc=0.7500 | - | not gated |" in card
+
+
+def test_card_shows_the_holdout_evidence_with_plots(demo_pipeline: Pipeline) -> None:
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from mlcycle.core.evidence import holdout_evidence
+    from mlcycle.core.metrics import predict_rows
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"signal": rng.normal(size=3_000), "noise": rng.normal(size=3_000)})
+    y = pd.Series((rng.uniform(size=3_000) < 1 / (1 + np.exp(-2 * X["signal"]))).astype("int64"))
+    model = LogisticRegression().fit(X, y)
+    evidence = holdout_evidence(demo_pipeline, model, X, y, predict_rows(demo_pipeline, model, X))
+    ranked = evidence["permutation_importance"]
+    assert [r["feature"] for r in ranked] == ["signal", "noise"] and ranked[0]["drop"] > 0.1 > ranked[1][
+        "drop"
+    ]
+    assert evidence["base_rate"] == round(float(y.mean()), 4) and evidence["decision_threshold"] == 0.5
+    assert 0 < evidence["brier"] < 0.25 and len(evidence["calibration_curve"]["observed"]) == 10
+    # a calibrated model's curve sits near the diagonal
+    cal = evidence["calibration_curve"]
+    assert max(abs(a - b) for a, b in zip(cal["predicted"], cal["observed"], strict=True)) < 0.08
+    assert (
+        len(evidence["pr_curve"]["recall"]) <= 100 and evidence["average_precision"] > evidence["base_rate"]
+    )
+
+    evaluation = {**EVALUATION, "evidence": evidence}
+    card = render_model_card(demo_pipeline, "5", SNAPSHOT, CHECKS, evaluation, DECISION, {})
+    assert "## Evidence on the holdout" in card and "| signal |" in card
+    assert f"Base rate (share of `1`): {evidence['base_rate']:.4f}" in card
+    page = render_model_card_html(card, "Model card", evidence_figures(evaluation))
+    assert page.count("<svg") == 2 and "Calibration (Brier" in page and "Precision-recall (AP" in page
+    assert "<script" not in page and "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")

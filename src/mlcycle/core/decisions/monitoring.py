@@ -10,18 +10,78 @@ from mlcycle.config.loader import Pipeline
 from mlcycle.config.monitoring import MonitoringConfig
 from mlcycle.core.decisions.promotion import TOLERANCE, _usable, improvement
 
-NO_DRIFT, DRIFT, DEGRADED = "no_drift", "drift", "degraded"
+OK, DRIFT, AT_RISK, DEGRADED = "ok", "drift", "at_risk", "degraded"
+SEVERITIES = (OK, DRIFT, AT_RISK, DEGRADED)  # mildest first
+LEGACY = {"no_drift": OK}  # verdicts recorded before severities
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One measurement of the window against its threshold."""
+
+    name: str  # realized_quality, estimated_quality, dataset_drift, prediction_drift, domain_classifier
+    fired: bool
+    value: float | None
+    threshold: float | None
+    text: str
 
 
 @dataclass(frozen=True)
 class DriftVerdict:
-    """What a monitoring window shows: ``no_drift``, ``drift`` or ``degraded``, and why."""
+    """The window's severity (``ok``, ``drift``, ``at_risk``, ``degraded``), why, and every signal."""
 
     status: str
     reasons: tuple[str, ...]
+    signals: tuple[Signal, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _quality_signal(
+    name: str, label: str, value: Any, ref: Any, policy: MonitoringConfig, metric: str, band: str = ""
+) -> Signal | None:
+    if not (_usable(value) and _usable(ref)):
+        return None
+    drop = -improvement(metric, value, ref)
+    limit = policy.quality.max_drop
+    text = f"{label} {value:.4f}{band} vs validation {ref:.4f} (drop {drop:+.4f}, allowed {limit})"
+    return Signal(name, drop > limit + TOLERANCE, drop, limit, text)
+
+
+def _drift_signals(
+    drift: dict[str, Any], domain: dict[str, Any] | None, policy: MonitoringConfig
+) -> list[Signal]:
+    cols = drift.get("drifted_columns") or []
+    n_cols = len(drift.get("columns") or [])
+    out = [
+        Signal(
+            "dataset_drift",
+            bool(drift["drifted"]),
+            drift["share"],
+            drift["share_threshold"],
+            f"{len(cols)} of {n_cols} feature columns drifted (share {drift['share']:.2f}, "
+            f"dataset drift at >= {drift['share_threshold']:.2f})" + (f": {', '.join(cols)}" if cols else ""),
+        )
+    ]
+    pred = drift.get("prediction")
+    if pred is not None and policy.drift.prediction_drift:
+        score = "n/a" if pred["score"] is None else f"{pred['score']:.3f}"
+        text = f"prediction drift: {pred['method']} {score} (threshold {pred['threshold']})"
+        out.append(Signal("prediction_drift", bool(pred["drifted"]), pred["score"], pred["threshold"], text))
+    if domain is not None:
+        drivers = ", ".join(str(d["feature"]) for d in domain.get("drivers") or [])
+        basis = domain.get("threshold_basis")
+        text = (
+            f"domain classifier ROC AUC {domain['auc']:.3f} (threshold {round(domain['threshold'], 3):g}"
+            + (f", {basis}" if basis else "")
+            + ")"
+            + (f"; driven by {drivers}" if drivers else "")
+        )
+        out.append(
+            Signal("domain_classifier", bool(domain["drifted"]), domain["auc"], domain["threshold"], text)
+        )
+    return out
 
 
 def decide_drift(
@@ -30,52 +90,63 @@ def decide_drift(
     quality: dict[str, Any] | None,
     policy: MonitoringConfig,
     primary_metric: str,
+    estimate: dict[str, Any] | None = None,
 ) -> DriftVerdict:
-    """Turn the window's drift and quality measurements into a verdict with reasons.
+    """The window's severity from its signals, the model first: ``degraded`` when realized quality on
+    labels dropped past ``quality.max_drop``; else ``at_risk`` when, without enough labels, the estimated
+    quality did; else ``drift`` when a drift signal fired; else ``ok``.
 
-    ``drift`` is ``DatasetDrift.to_dict()``, ``domain`` ``DomainClassifierResult.to_dict()`` (or None
-    when disabled), ``quality`` ``{"metrics": {...}, "reference": {metric: value}, "rows": n}`` when
-    labels were present (or None).
+    ``drift`` is ``DatasetDrift.to_dict()``, ``domain`` ``DomainClassifierResult.to_dict()`` plus its
+    ``threshold`` (None when disabled), ``quality`` ``{"metrics", "reference", "rows"}`` when labels were
+    present, ``estimate`` ``{"metrics": {metric: {value, lower, upper}}, "reference", "rows"}`` (or None).
     """
-    drifted: list[str] = []
-    fine: list[str] = []
-    cols = drift.get("drifted_columns") or []
-    n_cols = len(drift.get("columns") or [])
-    share_text = (
-        f"{len(cols)} of {n_cols} feature columns drifted (share {drift['share']:.2f}, "
-        f"dataset drift at >= {drift['share_threshold']:.2f})" + (f": {', '.join(cols)}" if cols else "")
-    )
-    (drifted if drift["drifted"] else fine).append(share_text)
-    pred = drift.get("prediction")
-    if pred is not None and policy.drift.prediction_drift:
-        score = "n/a" if pred["score"] is None else f"{pred['score']:.3f}"
-        text = f"prediction drift: {pred['method']} {score} (threshold {pred['threshold']})"
-        (drifted if pred["drifted"] else fine).append(text)
-    if domain is not None:
-        drivers = ", ".join(str(d["feature"]) for d in domain.get("drivers") or [])
-        text = f"domain classifier ROC AUC {domain['auc']:.3f} (threshold {domain['threshold']})" + (
-            f"; driven by {drivers}" if drivers else ""
-        )
-        (drifted if domain["drifted"] else fine).append(text)
-
-    degraded: list[str] = []
+    signals: list[Signal] = []
+    notes: list[str] = []
+    realized = None
     if quality is not None:
-        value = (quality.get("metrics") or {}).get(primary_metric)
-        ref = (quality.get("reference") or {}).get(primary_metric)
-        if _usable(value) and _usable(ref):
-            drop = -improvement(primary_metric, value, ref)  # type: ignore[arg-type]
-            text = (
-                f"{primary_metric} on {quality.get('rows')} labelled rows {value:.4f} vs validation "
-                f"{ref:.4f} (drop {drop:+.4f}, allowed {policy.quality.max_drop})"
-            )
-            (degraded if drop > policy.quality.max_drop + TOLERANCE else fine).append(text)
+        realized = _quality_signal(
+            "realized_quality",
+            f"{primary_metric} on {quality.get('rows')} labelled rows",
+            (quality.get("metrics") or {}).get(primary_metric),
+            (quality.get("reference") or {}).get(primary_metric),
+            policy,
+            primary_metric,
+        )
+        if realized is None:
+            notes.append(f"quality not compared: {primary_metric} unavailable on the window or the champion")
         else:
-            fine.append(f"quality not compared: {primary_metric} unavailable on the window or the champion")
-    if degraded:
-        return DriftVerdict(DEGRADED, tuple(degraded + drifted + fine))
-    if drifted:
-        return DriftVerdict(DRIFT, tuple(drifted + fine))
-    return DriftVerdict(NO_DRIFT, tuple(fine))
+            signals.append(realized)
+    estimated = None
+    if estimate is not None:
+        est = (estimate.get("metrics") or {}).get(primary_metric) or {}
+        lo, hi = est.get("lower"), est.get("upper")
+        band = f" [{lo:.4f}, {hi:.4f}]" if _usable(lo) and _usable(hi) else ""
+        estimated = _quality_signal(
+            "estimated_quality",
+            f"estimated {primary_metric} on {estimate.get('rows')} rows (no labels needed)",
+            est.get("value"),
+            (estimate.get("reference") or {}).get(primary_metric),
+            policy,
+            primary_metric,
+            band,
+        )
+        if estimated is not None:
+            if realized is not None:  # labels outrank the estimate: it is recorded, not judged
+                estimated = Signal(estimated.name, False, estimated.value, estimated.threshold,
+                                   estimated.text + "; labels decide")  # fmt: skip
+            signals.append(estimated)
+    signals.extend(_drift_signals(drift, domain, policy))
+    fired = {s.name for s in signals if s.fired}
+    if "realized_quality" in fired:
+        status, lead = DEGRADED, "realized_quality"
+    elif "estimated_quality" in fired:
+        status, lead = AT_RISK, "estimated_quality"
+    elif fired:
+        status, lead = DRIFT, ""
+    else:
+        status, lead = OK, ""
+    ordered = sorted(signals, key=lambda s: (s.name != lead, not s.fired))
+    return DriftVerdict(status, tuple([s.text for s in ordered] + notes), tuple(ordered))
 
 
 @dataclass(frozen=True)
@@ -101,6 +172,7 @@ class Action:
     # what happened to the retrain, in a few words for a table: "retrain", "retrain disabled",
     # "cooldown until …", "2 of 3 needed"
     note: str = field(default="", compare=False)
+    counts: bool = False  # the verdict is one monitoring.retrain.on counts
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,21 +197,32 @@ def decide_action(
     """Alert and/or retrain for this window's verdict, guarded against storms.
 
     ``now`` is the window's end: cooldowns are measured in data time (window ends), so a backfill or
-    a replay of past windows decides as the schedule would have. One alert per cooldown (none for a
-    backfill that may not act); a retrain only when the policy (or the run's ``allow_retrain`` param)
-    allows it, N of the last M windows drifted, no training run is queued or
-    running, the cooldown since the last retrain has passed, and, for a backfill, ``retrain.on_backfill`` or
-    the param.
+    a replay of past windows decides as the schedule would have. An alert when the verdict is in
+    ``alert_on``, once per cooldown (none for a backfill that may not act); a retrain only when the
+    policy (or the run's ``allow_retrain`` param) allows it, N of the last M windows have a verdict in
+    ``retrain.on``, no training run is queued or running, the cooldown since the last retrain has
+    passed, and, for a backfill, ``retrain.on_backfill`` or the param.
     """
-    if status == NO_DRIFT:
-        return Action(False, False, ("no drift: nothing to do",), "-")
     rt = policy.retrain
+    status = LEGACY.get(status, status)
+    if status not in policy.alert_on and status not in rt.on:
+        return Action(
+            False,
+            False,
+            (
+                f"{status}: recorded, nothing to do (monitoring.alert_on {list(policy.alert_on)}, "
+                f"monitoring.retrain.on {list(rt.on)})",
+            ),
+            note="-",
+        )
     cooldown = timedelta(hours=rt.cooldown_hours)
     reasons: list[str] = []
 
     acts_on_backfill = rt.on_backfill or retrain_param is True
-    alert = alerts_enabled
-    if not alerts_enabled:
+    alert = alerts_enabled and status in policy.alert_on
+    if status not in policy.alert_on:
+        reasons.append(f"alert: off, status {status!r} is not in monitoring.alert_on {list(policy.alert_on)}")
+    elif not alerts_enabled:
         reasons.append("alert: off ('drift' is not in notifications.events or no channel is set)")
     elif is_backfill and not acts_on_backfill:
         alert = False
@@ -173,13 +256,13 @@ def decide_action(
             )
         )
     window = state.recent[-rt.of_last_windows :]
-    hits = sum(s in rt.on for s in window)
+    hits = sum(LEGACY.get(s, s) in rt.on for s in window)
     if hits < rt.min_drifted_windows:
         blockers.append(
             (
                 f"{hits} of the last {len(window)} window(s) qualify; "
                 f"{rt.min_drifted_windows} of {rt.of_last_windows} needed",
-                f"{hits} drifted, {rt.min_drifted_windows} of {rt.of_last_windows} needed",
+                f"{hits} qualify, {rt.min_drifted_windows} of {rt.of_last_windows} needed",
             )
         )
     if state.active_training_runs:
@@ -202,11 +285,15 @@ def decide_action(
     if retrain_param is True:
         reasons.append(PARAM_ALLOWS_RETRAIN)
     note = blockers[0][1] if blockers else "retrain"
-    return Action(alert, not blockers, tuple(reasons), note)
+    return Action(alert, not blockers, tuple(reasons), note=note, counts=status in rt.on)
 
 
 def alert_text(pipe: Pipeline, decision: dict[str, Any], link: str | None) -> str:
-    head = {"drift": "drift detected", "degraded": "model quality degraded"}.get(decision["status"], "notice")
+    head = {
+        DRIFT: "drift detected",
+        AT_RISK: "model quality at risk (estimated without labels)",
+        DEGRADED: "model quality degraded",
+    }.get(decision["status"], "notice")
     lines = [
         f":warning: mlcycle pipeline *{pipe.name}*: {head} in window "
         f"{decision['window_start']} .. {decision['window_end']} (champion v{decision['model_version']})",

@@ -4,49 +4,87 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 from mlcycle.adapters.ledger import MonitorLedger
 from mlcycle.config.schema import NotificationsConfig
 from mlcycle.core.decisions.monitoring import ALERT_SENT, alert_text
+from mlcycle.core.names import Record, Tag
 from mlcycle.core.records import ActionTaken, DriftResult, Scored, WindowVerdict
 from mlcycle.steps.context import Env
 
 log = logging.getLogger(__name__)
 
 
+REPORT_WINDOWS = 12  # recent windows in the report's quality plot
+
+
 def decide(env: Env, drift: DriftResult, scored: Scored) -> WindowVerdict:
-    """The window's verdict from its drift and quality; recorded in the guard's ledger and the run."""
+    """The window's verdict from its signals; recorded in the guard's ledger, the run and its MLflow run,
+    with the window's report."""
     from mlcycle.core.decisions.monitoring import decide_drift
 
     pipe = env.pipe
+    primary = pipe.config.evaluation.primary_metric
     quality = scored.quality
     usable_quality = quality if quality and "metrics" in quality else None
+    estimate = drift.estimated_quality if (drift.estimated_quality or {}).get("metrics") else None
     verdict = decide_drift(
-        drift.dataset,
-        drift.domain_classifier,
-        usable_quality,
-        pipe.config.monitoring,
-        pipe.config.evaluation.primary_metric,
+        drift.dataset, drift.domain_classifier, usable_quality, pipe.config.monitoring, primary, estimate
     )
+    est = ((estimate or {}).get("metrics") or {}).get(primary) or {}
     record = WindowVerdict(
         status=verdict.status,
         reasons=list(verdict.reasons),
+        signals=[asdict(s) for s in verdict.signals],
+        primary_metric=primary,
+        realized=((usable_quality or {}).get("metrics") or {}).get(primary),
+        estimated=est.get("value"),
+        estimated_band=[est.get("lower"), est.get("upper")] if est else None,
         window_key=drift.window_key,
         window_start=drift.window_start,
         window_end=drift.window_end,
         model_version=drift.model_version,
-        report_uri=drift.report["html_uri"],
+        report_uri=env.store.uri(env.record_key(Record.WINDOW_REPORT_HTML)),
+        evidently_report_uri=drift.report["html_uri"],
         dag_id=env.ctx.dag_id,
         run_id=env.ctx.run_id,
         decided_at=datetime.now(UTC).isoformat(),
         served_by=scored.served_by,
     )
-    MonitorLedger(env.store, pipe.name).record_verdict(drift.window_key, record.to_xcom())
+    ledger = MonitorLedger(env.store, pipe.name)
+    ledger.record_verdict(drift.window_key, record.to_xcom())
+    _publish_report(env, record, drift, ledger.recent_verdicts(drift.window_end, REPORT_WINDOWS))
+    with env.tracking.run(drift.mlflow_run_id) as run:
+        run.set_tags(
+            {
+                Tag.VERDICT: verdict.status,
+                Tag.VERDICT_SIGNALS: ",".join(s.name for s in verdict.signals if s.fired) or "none",
+            }
+        )
     record = record.model_copy(update={"decision_uri": env.publish_record(record)})
     log.info("verdict %s:\n  %s", verdict.status, "\n  ".join(verdict.reasons))
     return record
+
+
+def _publish_report(env: Env, record: WindowVerdict, drift: DriftResult, recent: list[dict[str, Any]]) -> str:
+    from mlcycle.core.window_report import render_window_report
+
+    history = [
+        {
+            "label": str(r.get("window_start", ""))[:10],
+            "estimated": r.get("estimated"),
+            "realized": r.get("realized"),
+            "band": r.get("estimated_band"),
+        }
+        for r in recent
+    ]
+    html = render_window_report(
+        env.pipe.name, record.to_xcom(), drift.to_xcom(), history, Record.DRIFT_REPORT_HTML
+    )  # Evidently's report sits beside it in the run's records: a relative link
+    return env.store.publish_bytes(html.encode(), env.record_key(Record.WINDOW_REPORT_HTML))
 
 
 def act(

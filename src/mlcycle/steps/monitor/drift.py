@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlcycle.adapters.sources import load_snapshot
 from mlcycle.core.names import Record, Tag
@@ -20,6 +20,9 @@ from mlcycle.core.scoring import (
 from mlcycle.steps.context import Env
 from mlcycle.steps.reference import load_reference
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 log = logging.getLogger(__name__)
 
 
@@ -28,7 +31,7 @@ def detect_drift(env: Env, window: Window, scored: Scored) -> DriftResult:
     from mlcycle.adapters.model_files import load_sklearn_model
     from mlcycle.adapters.registry import VersionRef
     from mlcycle.adapters.reports import evidently_report
-    from mlcycle.core.drift import dataset_drift, domain_classifier, sample
+    from mlcycle.core.drift import dataset_drift, domain_classifier, domain_threshold, sample
 
     pipe = env.pipe
     feats = pipe.config.data.features
@@ -38,7 +41,9 @@ def detect_drift(env: Env, window: Window, scored: Scored) -> DriftResult:
     categorical = [c for c in feats.categorical if c in columns]
     champion = VersionRef(pipe.model_name, scored.model_version, scored.model_run_id)
     output = MODEL_PREDICTION if drift_column(pipe) == PREDICTION else PROBABILITY
-    current = load_snapshot(env.store, scored.predictions_key, columns=[*columns, output])
+    binary = pipe.config.model.task == "binary_classification"
+    extra = [MODEL_PREDICTION] if binary and output != MODEL_PREDICTION else []
+    current = load_snapshot(env.store, scored.predictions_key, columns=[*columns, output, *extra])
     current = current.rename(columns={output: PREDICTION})  # the reference names it so too
     by_fallback = scored.served_by == FALLBACK  # a heuristic's outputs are not the champion's drift
     profile, ref_sample, ref_origin = load_reference(
@@ -55,18 +60,18 @@ def detect_drift(env: Env, window: Window, scored: Scored) -> DriftResult:
     )
     domain = None
     if cfg.domain_classifier:
-        domain = domain_classifier(
-            ref_sample,
-            current,
-            numeric,
-            categorical,
-            cfg.domain_sample_rows,
-            cfg.domain_auc_threshold,
-            cfg.seed,
-        ).to_dict()
-    kind = profile.get("prediction_kind", "numeric")
-    rep_num = numeric + ([PREDICTION] if kind == "numeric" else [])
-    rep_cat = categorical + ([PREDICTION] if kind == "categorical" else [])
+        baseline = profile.get("domain_baseline")
+        threshold, basis = domain_threshold(baseline, cfg.domain_auc_threshold, cfg.domain_auc_margin)
+        domain = {
+            **domain_classifier(
+                ref_sample, current, numeric, categorical, cfg.domain_sample_rows, threshold, cfg.seed
+            ).to_dict(),
+            "threshold_basis": basis,
+            "baseline": baseline,
+        }
+    estimated = window_estimate(pipe, profile, current, by_fallback) if binary else None
+    # Evidently's own dataset verdict counts the features only, as ours does: prediction drift is ours
+    rep_num, rep_cat = numeric, categorical
     cur_sample = sample(current, cfg.report_sample_rows, cfg.seed)
     ref_rep = sample(ref_sample, cfg.report_sample_rows, cfg.seed)
     with tempfile.TemporaryDirectory(prefix="mlcycle-drift-") as tmp:
@@ -93,7 +98,11 @@ def detect_drift(env: Env, window: Window, scored: Scored) -> DriftResult:
                 "note": "Evidently's report is computed on these samples; the verdicts above on every row",
             },
         }
-        result = DriftResult(**record, mlflow_run_id=_log_monitoring_run(env, record, html, report, scored))
+        result = DriftResult(
+            **record,
+            estimated_quality=estimated,
+            mlflow_run_id=_log_monitoring_run(env, record, html, report, scored, estimated),
+        )
     result = result.model_copy(update={"drift_uri": env.publish_record(result)})
     log.info(
         "drift: share %.2f (%s), domain AUC %s, report %s",
@@ -105,8 +114,36 @@ def detect_drift(env: Env, window: Window, scored: Scored) -> DriftResult:
     return result
 
 
+def window_estimate(
+    pipe: Any, profile: dict[str, Any], current: pd.DataFrame, by_fallback: bool
+) -> dict[str, Any]:
+    """The champion's label-free quality on the window (CBPE), from the calibration stored with it."""
+    from mlcycle.core.performance import estimate_performance
+
+    perf = profile.get("performance")
+    if not pipe.config.monitoring.quality.estimate:
+        return {"skipped": "monitoring.quality.estimate is false"}
+    if by_fallback:
+        return {"skipped": "scored by the fallback: the champion's quality is not estimated"}
+    if not perf:
+        return {"skipped": "no calibration stored with the champion (trained before estimates existed)"}
+    predicted = current[MODEL_PREDICTION].to_numpy() == perf["positive"]
+    return {
+        "method": "CBPE",
+        "rows": len(current),
+        "metrics": estimate_performance(current[PREDICTION].to_numpy(), predicted, perf),
+        "reference": perf.get("validation", {}),
+        "calibrator": perf["calibrator"]["method"],
+    }
+
+
 def _log_monitoring_run(
-    env: Env, record: dict[str, Any], html: Any, report: dict[str, Any], scored: Scored
+    env: Env,
+    record: dict[str, Any],
+    html: Any,
+    report: dict[str, Any],
+    scored: Scored,
+    estimated: dict[str, Any] | None,
 ) -> str:
     pipe = env.pipe
     exp = env.tracking.experiment_id(pipe.name, "monitoring")
@@ -123,6 +160,9 @@ def _log_monitoring_run(
     for k, v in (quality.get("metrics") or {}).items():
         if v is not None:
             metrics[f"window_{k}"] = v
+    for k, v in ((estimated or {}).get("metrics") or {}).items():
+        if v.get("value") is not None:
+            metrics[f"estimated_{k}"] = v["value"]
     tags = {
         Tag.PIPELINE: pipe.name,
         Tag.WINDOW: record["window_key"],
