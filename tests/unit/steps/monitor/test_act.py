@@ -29,7 +29,7 @@ def _env(tmp_path: Path, pipe: Any) -> Env:
     return Env(pipe, load_settings(), LocalArtifactStore(tmp_path), RunContext("p__monitor", "r", "x"))
 
 
-def _verdict(end_month: int, status: str = "drift") -> WindowVerdict:
+def _verdict(end_month: int, status: str = "degraded") -> WindowVerdict:
     start, end = (datetime(2026, m, 1, tzinfo=UTC).isoformat() for m in (end_month - 1, end_month))
     return WindowVerdict(
         status=status,
