@@ -29,6 +29,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 KIT = ROOT / "deploy" / "compose-test"
 PROJECT = "mlcyclect"
+DEMO_DATA = ROOT / "data" / "demo" / "churn"
 IMAGE = "localhost/mlcycle:compose-test"
 UP_TIMEOUT = 600
 HINT = "run `make test-compose` (deploy/compose-test/run.sh installs podman and docker-compose)"
@@ -198,7 +199,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         str(ROOT),
     )  # fmt: skip
     build_s = time.monotonic() - started
-    _run(str(ROOT / ".venv" / "bin" / "mlcycle"), "demo-data", "--rows", "12000")
+    # into ./data, which docker-compose.yml mounts (the session's MLCYCLE_DATA_ROOT is elsewhere)
+    _run(str(ROOT / ".venv" / "bin" / "mlcycle"), "demo-data", "--rows", "12000", "--out", str(DEMO_DATA))
 
     ui_port, mlflow_port = _free_port(), _free_port()
     env_file, dotenv = _dotenv(tmp, ui_port, mlflow_port)
