@@ -29,6 +29,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 KIT = ROOT / "deploy" / "compose-test"
 PROJECT = "mlcyclect"
+DEMO_DATA = ROOT / "data" / "demo" / "churn"
+SERVICES = [
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker",
+]
 IMAGE = "localhost/mlcycle:compose-test"
 UP_TIMEOUT = 600
 HINT = "run `make test-compose` (deploy/compose-test/run.sh installs podman and docker-compose)"
@@ -198,7 +206,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         str(ROOT),
     )  # fmt: skip
     build_s = time.monotonic() - started
-    _run(str(ROOT / ".venv" / "bin" / "mlcycle"), "demo-data", "--rows", "12000")
+    # into ./data, which docker-compose.yml mounts (the session's MLCYCLE_DATA_ROOT is elsewhere)
+    _run(str(ROOT / ".venv" / "bin" / "mlcycle"), "demo-data", "--rows", "12000", "--out", str(DEMO_DATA))
 
     ui_port, mlflow_port = _free_port(), _free_port()
     env_file, dotenv = _dotenv(tmp, ui_port, mlflow_port)
@@ -228,7 +237,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         _remove_leftovers()
         threading.Thread(target=_healthchecks, args=(stop,), daemon=True).start()
         up = time.monotonic()
-        stack.compose("up", "-d", "--no-build", timeout=UP_TIMEOUT)
+        try:
+            stack.compose("up", "-d", "--no-build", timeout=UP_TIMEOUT)
+        except pytest.fail.Exception as exc:  # the logs go before `down` removes the containers
+            pytest.fail(f"{exc}\n{stack.logs('airflow-init', 'mlflow', *SERVICES)}")
         _wait_healthy(stack)
         stack.timings["up_s"] = time.monotonic() - up
         yield stack
@@ -255,8 +267,7 @@ def _remove_leftovers() -> None:
 
 
 def _wait_healthy(stack: Stack) -> None:
-    wanted = ["airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
-              "airflow-worker", "mlflow"]  # fmt: skip
+    wanted = [*SERVICES, "mlflow"]
     deadline = time.monotonic() + UP_TIMEOUT
     while True:
         states = {s: stack.inspect(s)["State"].get("Health", {}).get("Status", "") for s in wanted}
