@@ -15,9 +15,9 @@ from tests.unit.conftest import PipelineFactory
 
 def _capped(demo_pipeline: Pipeline, make_pipeline: PipelineFactory, rows: int) -> Pipeline:
     text = demo_pipeline.source_text.replace(
-        "    domain_auc_threshold: 0.6",
-        f"    domain_auc_threshold: 0.6\n    prediction_reference_rows: {rows}\n"
-        "    report_sample_rows: 1001\n    domain_sample_rows: 500",
+        "    share_threshold: 0.5 ",
+        f"    share_threshold: 0.5\n    prediction_reference_rows: {rows}\n"
+        "    report_sample_rows: 1001\n    domain_sample_rows: 500\n    ",
     )
     assert f"prediction_reference_rows: {rows}" in text  # the demo YAML still has the anchor line
     return make_pipeline(text, "capped")
