@@ -60,7 +60,7 @@ def generate_churn(rows: int = 60_000, seed: int = 7):  # -> pandas.DataFrame
     logit = (
         -1.6
         + contract_effect
-        + concept * (poached - 1.8)
+        + 0.45 * concept * (poached - 1.8)
         - 0.035 * tenure
         + 0.018 * (monthly - 50)
         + 0.45 * support

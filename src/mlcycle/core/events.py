@@ -45,4 +45,5 @@ def champion_at(events: list[dict[str, Any]], at: datetime) -> dict[str, Any] | 
     when the alias had been removed), or None when the champion had not been set yet."""
     moves = [e for e in events if e.get("alias") == CHAMPION and e.get("at")]
     before = [e for e in moves if datetime.fromisoformat(e["at"]) <= at]
-    return before[-1] if before else None
+    # the latest by time, whatever order the events were listed in
+    return max(before, key=lambda e: datetime.fromisoformat(e["at"])) if before else None
