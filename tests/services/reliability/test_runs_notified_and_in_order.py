@@ -143,7 +143,11 @@ FAILURES = {
 GUARDED = {
     "monitoring": {
         **MONITOR,
+        # drift alone acts here (the default acts on at_risk and degraded only): the windows' guard
+        # counts are what this test compares
+        "alert_on": ["drift", "at_risk", "degraded"],
         "retrain": {
+            "on": ["drift", "at_risk", "degraded"],
             "enabled": True,
             "min_drifted_windows": 2,
             "of_last_windows": 3,
@@ -331,11 +335,15 @@ def test_backfill_decides_as_running_the_windows_one_by_one(stack: Stack) -> Non
     back = _decisions(s, "bf__monitor", [r["run_id"] for r in runs])
     one_by_one = _decisions(s, "seq__monitor", sequential)
     assert back == one_by_one
-    assert [d[0] for d in back] == ["no_drift", "drift", "drift", "no_drift"], back
+    statuses = [d[0] for d in back]
+    # windows 2 and 3 copy the demo's most drifted month: drift, or degraded where its labels show
+    # the concept change too; windows 1 and 4 look like the training data
+    assert statuses[0] == statuses[3] == "ok" and set(statuses[1:3]) <= {"drift", "degraded"}, back
     assert [d[1] for d in back] == [False, True, False, False], back  # one alert; the next within cooldown
     assert [d[2] for d in back] == [False, False, True, False], back  # one retrain: 2 of 3 at window 3
-    assert back[1][4] == "1 drifted, 2 of 3 needed" and back[2][4] == "retrain", back
-    alerts = [r.json["text"] for r in s.slack.requests if "drift detected" in r.json.get("text", "")]
+    assert back[1][4] == "1 qualify, 2 of 3 needed" and back[2][4] == "retrain", back
+    heads = ("drift detected", "model quality degraded")
+    alerts = [r.json["text"] for r in s.slack.requests if any(h in r.json.get("text", "") for h in heads)]
     assert sum("*bf*" in t for t in alerts) == 1 and sum("*seq*" in t for t in alerts) == 1, alerts
 
 
