@@ -205,6 +205,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, private_postgres: PrivatePos
         **smtp.airflow_conn_env(),
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",  # only our runs
         "MLCYCLE_HOME": str(work / "home"),
+        "MLCYCLE_DATA_ROOT": str(work),  # the demo data is written under work (sources are confined)
         "MLCYCLE_CONFIG_DIR": str(work / "pipelines"),
         "MLCYCLE_PROJECT_ROOT": str(ROOT),
         "MLFLOW_TRACKING_URI": tracking,
