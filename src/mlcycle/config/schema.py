@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 
 from mlcycle.config.base import _Strict
 from mlcycle.config.catalogs import CLASSIFICATION_METRICS, GX_EXPECTATIONS, REGRESSION_METRICS, Metric
+from mlcycle.config.data_window import LabelsConfig, WindowConfig
 from mlcycle.config.estimators import CLASSIFICATION, ESTIMATORS, TaskType
 from mlcycle.config.monitoring import MonitoringConfig
 from mlcycle.config.rules import FallbackConfig, PostprocessConfig
@@ -37,12 +38,6 @@ class FeaturesConfig(_Strict):
         return [*self.numeric, *self.categorical]
 
 
-class WindowConfig(_Strict):
-    """Rows used by a run: the trailing ``lookback_days`` before the run's data interval end."""
-
-    lookback_days: int | None = Field(None, ge=1)
-
-
 class DataConfig(_Strict):
     source: str = Field(min_length=1)
     format: Literal["auto", "csv", "parquet"] = "auto"
@@ -51,6 +46,7 @@ class DataConfig(_Strict):
     timestamp_column: str | None = None
     id_column: str | None = None
     window: WindowConfig = WindowConfig()
+    labels: LabelsConfig | None = None
 
     @model_validator(mode="after")
     def _columns_consistent(self) -> DataConfig:
@@ -58,7 +54,21 @@ class DataConfig(_Strict):
             raise ValueError(f"target {self.target!r} is also listed as a feature; remove it from features")
         if self.window.lookback_days is not None and not self.timestamp_column:
             raise ValueError("window.lookback_days needs data.timestamp_column to select rows by time")
+        if self.window.path_date is not None and not self.timestamp_column:
+            raise ValueError("window.path_date needs data.timestamp_column (a file is dated by its path)")
+        if self.labels is not None and not (self.labels.id_column or self.id_column):
+            raise ValueError(
+                "labels: joining labels needs an id; set data.id_column (or data.labels.id_column)"
+            )
         return self
+
+    @property
+    def labels_id(self) -> str | None:
+        return (self.labels.id_column if self.labels else None) or self.id_column
+
+    @property
+    def labels_target(self) -> str:
+        return (self.labels.target if self.labels else None) or self.target
 
     @property
     def is_s3(self) -> bool:
@@ -84,6 +94,9 @@ class ExpectationConfig(_Strict):
 
 class ChecksConfig(_Strict):
     min_rows: int = Field(100, ge=1)
+    # rows of the training window whose target is null (labels not landed yet) are dropped and counted;
+    # more than this share fails ingest (a broken target column, not late labels)
+    max_unlabelled_share: float = Field(0.3, ge=0, le=1)
     expectations: list[ExpectationConfig] = Field(default_factory=list)
 
 
