@@ -286,6 +286,16 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
             declare(Task.ACT, env, taken, verdict=decision)
             return taken.retrain
 
+        @task(task_id=Task.JOIN_LABELS)
+        def join_labels_task() -> list[dict[str, Any]]:
+            from mlcycle.steps.context import open_env
+            from mlcycle.steps.monitor.labels import join_labels
+
+            # labels landed by this window's end (data time): a backfill joins what had landed then
+            end = get_current_context()["data_interval_end"]
+            env = open_env(config_path, _run_context()[0])
+            return [o.to_dict() for o in join_labels(env, as_of=end)]
+
         @task(task_id=Task.SHADOW_SCORE)
         def shadow_score_task(window: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:
             from mlcycle.core.records import Scored, Window
@@ -321,7 +331,10 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
         scored = score_task(window)
         drift = detect_task(window, scored)
         decision = decide_task(drift, scored)
-        act_task(decision) >> trigger
+        acted = act_task(decision)
+        acted >> trigger
+        if cfg.data.labels is not None:  # earlier windows' late labels, joined before the guard counts
+            join_labels_task() >> acted
         if cfg.promotion.mode == "shadow":
             shadow_decide_task(shadow_score_task(window, scored))
     attach_links(dag)

@@ -4,6 +4,10 @@
 (pricier plans, more data usage, more support calls, a different region mix), which the
 drift monitor records; from 2026-03 who churns changes too (customers on term contracts with long
 tenure start leaving), which hurts the model: the drift that matters.
+
+Labels arrive late, as in production: the newest month's file (2026-06) carries the features only, and
+its labels land later in their own file (``churn_labels/``, ``customer_id``, ``churned``,
+``labelled_at``), which ``data.labels`` in the demo YAML joins to the scored rows (``mlcycle labels``).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ DRIFT_FROM = "2026-01-01"
 DEMO_LOGICAL_DATE = "2025-10-01T00:00:00+00:00"
 DEMO_MONITOR_FROM = "2025-11-01T00:00:00+00:00"
 DEMO_MONITOR_TO = "2026-07-01T00:00:00+00:00"
+UNLABELLED_FROM = "2026-06"  # months from here on ship without the target; their labels land later
+LABELS_DIR = "churn_labels"  # beside the data directory
 
 
 def generate_churn(rows: int = 60_000, seed: int = 7):  # -> pandas.DataFrame
@@ -90,16 +96,37 @@ def generate_churn(rows: int = 60_000, seed: int = 7):  # -> pandas.DataFrame
 
 
 def write_demo_data(out_dir: str | Path, rows: int = 60_000, seed: int = 7) -> list[Path]:
-    """Write the demo frame as one Parquet file per month; return the files written."""
+    """Write the demo frame as one Parquet file per month; return the data files written.
+
+    Months from ``UNLABELLED_FROM`` are written without ``churned``; their labels go to
+    ``<out_dir>/../churn_labels/churn_labels_<month>.parquet`` with the time each label landed
+    (two to six weeks after the month ended), as late labels do.
+    """
+    import numpy as np
+    import pandas as pd
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     frame = generate_churn(rows, seed)
     month = frame["event_time"].dt.strftime("%Y-%m")
+    rng = np.random.default_rng(seed + 1)
     written = []
     for key, part in frame.groupby(month, sort=True):
-        path = out / f"churn_{key}.parquet"
-        tmp = path.with_suffix(".parquet.tmp")
-        part.reset_index(drop=True).to_parquet(tmp, index=False)
-        tmp.replace(path)
-        written.append(path)
+        part = part.reset_index(drop=True)
+        if str(key) >= UNLABELLED_FROM:
+            month_end = pd.Timestamp(f"{key}-01", tz="UTC") + pd.DateOffset(months=1)
+            labels = part[["customer_id", "churned"]].assign(
+                labelled_at=month_end + pd.to_timedelta(rng.uniform(14, 42, len(part)), unit="D")
+            )
+            _write(labels, out.parent / LABELS_DIR / f"churn_labels_{key}.parquet")
+            part = part.drop(columns=["churned"])
+        written.append(_write(part, out / f"churn_{key}.parquet"))
     return written
+
+
+def _write(frame, path: Path) -> Path:  # frame: pandas.DataFrame
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".parquet.tmp")
+    frame.to_parquet(tmp, index=False)
+    tmp.replace(path)
+    return path

@@ -180,6 +180,19 @@ def _cmd_lineage(args: argparse.Namespace) -> int:
     return 1 if result["missing"] else 0
 
 
+def _cmd_labels(args: argparse.Namespace) -> int:
+    import json
+
+    from mlcycle.ops.labels import render_labels, run_labels
+
+    pipe, settings = _versioning_args(args)
+    outcomes = run_labels(pipe, settings)
+    print(
+        json.dumps([o.to_dict() for o in outcomes], indent=2) if args.json else render_labels(pipe, outcomes)
+    )
+    return 0
+
+
 def _add_versioning_commands(sub: Any) -> None:
     hist = sub.add_parser(
         "history", help="every alias move of a pipeline's model (promotions, rollbacks, approvals)"
@@ -190,6 +203,14 @@ def _add_versioning_commands(sub: Any) -> None:
         "--at", metavar="ISO", help="name the champion at this instant and what scored the windows around it"
     )
     hist.set_defaults(func=_cmd_history)
+
+    lab = sub.add_parser(
+        "labels",
+        help="join late labels (data.labels) to monitored windows scored without them: realized quality",
+    )
+    lab.add_argument("pipeline", help="pipeline name (the YAML file stem)")
+    lab.add_argument("--json", action="store_true", help="print each window's outcome as JSON")
+    lab.set_defaults(func=_cmd_labels)
 
     rb = sub.add_parser("rollback", help="move champion back to the previous (or a given) version")
     rb.add_argument("pipeline", help="pipeline name (the YAML file stem)")

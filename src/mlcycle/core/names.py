@@ -25,6 +25,7 @@ class Task:
     DETECT_DRIFT: Final = "detect_drift"
     DECIDE: Final = "decide"
     ACT: Final = "act"
+    JOIN_LABELS: Final = "join_labels"
     TRIGGER_RETRAIN: Final = "trigger_retrain"
     SHADOW_SCORE: Final = "shadow_score"
     SHADOW_DECIDE: Final = "shadow_decide"
@@ -52,6 +53,7 @@ HEAVY_TASKS: Final = frozenset(
         Task.SCORE,
         Task.DETECT_DRIFT,
         Task.SHADOW_SCORE,
+        Task.JOIN_LABELS,
     }
 )
 

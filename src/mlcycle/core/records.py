@@ -51,6 +51,9 @@ class Snapshot(StepRecord):
     source_files: int
     # sha256 of every source file read, by path or s3:// URI (the OpenLineage input datasets)
     source_digests: dict[str, str] | None = None
+    # rows dropped for a null target (labels not landed yet), and targets filled from data.labels
+    unlabelled_dropped: int = 0
+    labels_filled: int = 0
 
 
 class DataChecks(StepRecord):
@@ -205,6 +208,14 @@ class WindowVerdict(StepRecord):
     decision_uri: str | None = None
     # what scored the window: "champion" (model_version) or "fallback"
     served_by: str | None = None
+    # late labels: the predictions labels are joined to, how many rows had a label when decided, the
+    # realized quality ({"source": "window" | "labels", "rows", "metrics", "reference"}) and each
+    # verdict the window has had, oldest first ({"status", "by": "monitor" | "labels", "at", ...})
+    predictions_key: str | None = None
+    labelled_rows: int | None = None
+    realized_quality: dict[str, Any] | None = None
+    history: list[dict[str, Any]] = []
+    mlflow_run_id: str | None = None
 
 
 class ActionTaken(StepRecord):

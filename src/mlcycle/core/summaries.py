@@ -8,6 +8,18 @@ from typing import Any
 from mlcycle.core.names import TRAINING_TASKS, Record, record_key
 
 
+def _label_lines(snap: dict[str, Any]) -> list[str]:
+    """What ingest did about labels: rows dropped for a null target, targets filled from data.labels."""
+    out = []
+    if snap.get("unlabelled_dropped"):
+        out.append(
+            f"  unlabelled: {snap['unlabelled_dropped']} row(s) dropped (target null: labels not landed yet)"
+        )
+    if snap.get("labels_filled"):
+        out.append(f"  late labels: {snap['labels_filled']} target(s) filled from data.labels")
+    return out
+
+
 @dataclass
 class RunSummary:
     pipeline: str
@@ -35,6 +47,7 @@ class RunSummary:
                 f"  snapshot: {snap['rows']} rows, window {snap['window_start']} .. {snap['window_end']}\n"
                 f"            {snap['uri']} (sha256 {snap['sha256'][:12]})"
             )
+            lines.extend(_label_lines(snap))
         checks = r.get("data_checks")
         if checks:
             failed = len(checks["failures"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from mlcycle.adapters.sources import SourceSpec, publish_table, read_source
 from mlcycle.adapters.store import ArtifactStore
@@ -14,9 +13,7 @@ from mlcycle.core.names import snapshots_prefix
 from mlcycle.core.records import Snapshot
 from mlcycle.errors import ConfigError, DataSourceError
 from mlcycle.steps.context import Env
-
-if TYPE_CHECKING:
-    pass
+from mlcycle.steps.labels import fill_from_labels, keep_labelled, read_labels
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +28,12 @@ def ingest_snapshot(pipe: Pipeline, interval_end: datetime, store: ArtifactStore
     """Read the window ending at ``interval_end``; publish it as Parquet under a content hash key."""
     data = pipe.config.data
     start, end = window_bounds(pipe, interval_end)
+    # the target is optional per file: features land before labels, and unlabelled rows are counted
     spec = SourceSpec(
         data.source,
         data.format,
-        snapshot_columns(pipe),
-        (),
+        [c for c in snapshot_columns(pipe) if c != data.target],
+        (data.target,),
         data.timestamp_column,
         numeric=tuple(data.features.numeric),
     )
@@ -46,6 +44,20 @@ def ingest_snapshot(pipe: Pipeline, interval_end: datetime, store: ArtifactStore
         raise DataSourceError(
             f"{spec.label()}: no rows in the training window {window} across {n_files} file(s); "
             "check the files, data.window.lookback_days and the run's logical date"
+        )
+    filled = 0
+    labels = read_labels(pipe, as_of=end, allow_missing=True)
+    if labels is not None and labels.num_rows and data.labels_id in table.column_names:
+        table, filled = fill_from_labels(table, labels, str(data.labels_id), data.target)
+    kept = keep_labelled(pipe, table, spec.label(), filled)
+    table = kept.table.select([c for c in snapshot_columns(pipe) if c in kept.table.column_names])
+    if kept.dropped:
+        log.warning(
+            "%d row(s) of the training window have no %r yet (labels not landed): dropped "
+            "(checks.max_unlabelled_share %g)",
+            kept.dropped,
+            data.target,
+            pipe.config.checks.max_unlabelled_share,
         )
     key, uri, digest = publish_table(store, table, snapshots_prefix(pipe.name))
     return Snapshot(
@@ -59,6 +71,8 @@ def ingest_snapshot(pipe: Pipeline, interval_end: datetime, store: ArtifactStore
         source=data.source,
         source_files=n_files,
         source_digests=digests,
+        unlabelled_dropped=kept.dropped,
+        labels_filled=filled,
     )
 
 

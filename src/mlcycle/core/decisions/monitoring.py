@@ -102,16 +102,8 @@ def decide_drift(
     """
     signals: list[Signal] = []
     notes: list[str] = []
-    realized = None
+    realized = realized_signal(quality, policy, primary_metric) if quality is not None else None
     if quality is not None:
-        realized = _quality_signal(
-            "realized_quality",
-            f"{primary_metric} on {quality.get('rows')} labelled rows",
-            (quality.get("metrics") or {}).get(primary_metric),
-            (quality.get("reference") or {}).get(primary_metric),
-            policy,
-            primary_metric,
-        )
         if realized is None:
             notes.append(f"quality not compared: {primary_metric} unavailable on the window or the champion")
         else:
@@ -131,11 +123,34 @@ def decide_drift(
             band,
         )
         if estimated is not None:
-            if realized is not None:  # labels outrank the estimate: it is recorded, not judged
-                estimated = Signal(estimated.name, False, estimated.value, estimated.threshold,
-                                   estimated.text + "; labels decide")  # fmt: skip
             signals.append(estimated)
     signals.extend(_drift_signals(drift, domain, policy))
+    return judge(signals, notes)
+
+
+def realized_signal(quality: dict[str, Any], policy: MonitoringConfig, primary_metric: str) -> Signal | None:
+    """The realized-quality signal of ``{"metrics", "reference", "rows"}`` (None if not comparable)."""
+    return _quality_signal(
+        "realized_quality",
+        f"{primary_metric} on {quality.get('rows')} labelled rows",
+        (quality.get("metrics") or {}).get(primary_metric),
+        (quality.get("reference") or {}).get(primary_metric),
+        policy,
+        primary_metric,
+    )
+
+
+def judge(signals: list[Signal], notes: list[str] | tuple[str, ...] = ()) -> DriftVerdict:
+    """One severity from the signals, the model first: ``degraded`` when realized quality fired, else
+    ``at_risk`` when the estimate did, else ``drift`` when any drift signal did, else ``ok``. Labels
+    outrank the estimate: with a realized signal the estimate is recorded, not judged."""
+    if any(s.name == "realized_quality" for s in signals):
+        signals = [
+            Signal(s.name, False, s.value, s.threshold, s.text + "; labels decide")
+            if s.name == "estimated_quality" and not s.text.endswith("; labels decide")
+            else s
+            for s in signals
+        ]
     fired = {s.name for s in signals if s.fired}
     if "realized_quality" in fired:
         status, lead = DEGRADED, "realized_quality"
@@ -146,7 +161,14 @@ def decide_drift(
     else:
         status, lead = OK, ""
     ordered = sorted(signals, key=lambda s: (s.name != lead, not s.fired))
-    return DriftVerdict(status, tuple([s.text for s in ordered] + notes), tuple(ordered))
+    return DriftVerdict(status, tuple([s.text for s in ordered] + list(notes)), tuple(ordered))
+
+
+def realize(recorded: list[dict[str, Any]], realized: Signal) -> DriftVerdict:
+    """A window's verdict again once its labels landed: the recorded signals (estimate, drift) with the
+    realized quality added (or replaced), judged by the same rule as when the window was scored."""
+    kept = [Signal(**s) for s in recorded if s.get("name") != realized.name]
+    return judge([realized, *kept])
 
 
 @dataclass(frozen=True)

@@ -35,12 +35,14 @@ def decide(env: Env, drift: DriftResult, scored: Scored) -> WindowVerdict:
         drift.dataset, drift.domain_classifier, usable_quality, pipe.config.monitoring, primary, estimate
     )
     est = ((estimate or {}).get("metrics") or {}).get(primary) or {}
+    realized = ((usable_quality or {}).get("metrics") or {}).get(primary)
+    decided_at = datetime.now(UTC).isoformat()
     record = WindowVerdict(
         status=verdict.status,
         reasons=list(verdict.reasons),
         signals=[asdict(s) for s in verdict.signals],
         primary_metric=primary,
-        realized=((usable_quality or {}).get("metrics") or {}).get(primary),
+        realized=realized,
         estimated=est.get("value"),
         estimated_band=[est.get("lower"), est.get("upper")] if est else None,
         window_key=drift.window_key,
@@ -51,8 +53,22 @@ def decide(env: Env, drift: DriftResult, scored: Scored) -> WindowVerdict:
         evidently_report_uri=drift.report["html_uri"],
         dag_id=env.ctx.dag_id,
         run_id=env.ctx.run_id,
-        decided_at=datetime.now(UTC).isoformat(),
+        decided_at=decided_at,
         served_by=scored.served_by,
+        predictions_key=scored.predictions_key,
+        labelled_rows=int((quality or {}).get("rows") or 0),
+        realized_quality={"source": "window", **usable_quality} if usable_quality else None,
+        history=[
+            {
+                "status": verdict.status,
+                "by": "monitor",
+                "at": decided_at,
+                "run_id": env.ctx.run_id,
+                "realized": realized,
+                "estimated": est.get("value"),
+            }
+        ],
+        mlflow_run_id=drift.mlflow_run_id,
     )
     ledger = MonitorLedger(env.store, pipe.name)
     ledger.record_verdict(drift.window_key, record.to_xcom())
