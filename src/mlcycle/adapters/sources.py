@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import glob
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from mlcycle.adapters.pruning import overlaps, parquet_time_range, path_period
 from mlcycle.adapters.read_errors import converts_with, first_failing_row, shown_header, unreadable
 from mlcycle.adapters.store import ArtifactStore, file_sha256, s3_client, split_s3_uri
 from mlcycle.config.guards import allowed_sources, resolved_source_problem
@@ -20,6 +22,8 @@ from mlcycle.errors import DataSourceError
 if TYPE_CHECKING:
     import pyarrow as pa
 
+
+log = logging.getLogger(__name__)
 
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -246,6 +250,7 @@ class SourceSpec:
     timestamp_column: str | None = None
     key: str = "data.source"  # the YAML key errors name
     numeric: tuple[str, ...] = ()  # read as float64 (text that parses as numbers is accepted)
+    path_date: str | None = None  # data.window.path_date: files dated outside the window are not opened
 
     @property
     def is_s3(self) -> bool:
@@ -261,12 +266,15 @@ def read_source(
     end: datetime,
     allow_missing: bool = False,
     digests: dict[str, str] | None = None,
+    pruned: list[str] | None = None,
 ) -> tuple[pa.Table | None, int]:
     """Rows of ``spec`` in ``[start, end)`` (all rows without a timestamp column) and the file count.
 
     Returns ``(None, files)`` when no row falls in the window. A source that does not exist raises
     DataSourceError unless ``allow_missing`` (an absent time partition is an empty window).
-    ``digests``, when given, receives the sha256 of every file read, by its path or ``s3://`` URI.
+    ``digests``, when given, receives the sha256 of every file read, by its path or ``s3://`` URI;
+    ``pruned`` every file skipped unopened because its path date (``spec.path_date``) or its Parquet
+    statistics of the timestamp column put all its rows outside the window (it gets no digest).
     """
     import pyarrow as pa
 
@@ -281,8 +289,16 @@ def read_source(
                 return None, 0
             raise
         tables = []
+        skipped: list[str] = []
+        by_path = 0
         for i, name in enumerate(files):
             fmt = _file_format(name, spec.format)
+            if spec.timestamp_column and spec.path_date:
+                period = path_period(name, spec.path_date)
+                if period is not None and not overlaps(period, start, end):
+                    skipped.append(name)
+                    by_path += 1
+                    continue
             local = name
             if name.startswith("s3://"):
                 bucket, key = split_s3_uri(name)
@@ -293,6 +309,11 @@ def read_source(
                     raise DataSourceError(f"{name}: cannot download ({spec.key}): {exc}") from exc
             else:
                 check_confined(local, spec.key)
+            if spec.timestamp_column and fmt == "parquet":
+                span = parquet_time_range(local, spec.timestamp_column)
+                if span is not None and not overlaps(span, start, end, max_inclusive=True):
+                    skipped.append(name)
+                    continue
             if digests is not None:
                 digests[name] = file_sha256(Path(local))
             table = read_file(local, fmt, spec.columns, label=name, optional=spec.optional_columns)
@@ -301,6 +322,19 @@ def read_source(
                 table = _filter_window(table, spec.timestamp_column, start, end, name)
             if table.num_rows:
                 tables.append(table)
+        n, k = len(files), len(skipped)
+        log.info(
+            "%s: read %d of %d file(s); %d skipped (outside the window: %d by path date, "
+            "%d by Parquet statistics)",
+            spec.label(),
+            n - k,
+            n,
+            k,
+            by_path,
+            k - by_path,
+        )
+        if pruned is not None:
+            pruned.extend(skipped)
         if not tables:
             return None, len(files)
         try:

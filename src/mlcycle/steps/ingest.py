@@ -36,6 +36,7 @@ def ingest_snapshot(pipe: Pipeline, interval_end: datetime, store: ArtifactStore
         (data.target,),
         data.timestamp_column,
         numeric=tuple(data.features.numeric),
+        path_date=data.window.path_date,
     )
     digests: dict[str, str] = {}
     table, n_files = read_source(spec, start, end, digests=digests)

@@ -91,6 +91,7 @@ def load_window(env: Env, start: datetime, end: datetime) -> Window:
                 spec.timestamp_column,
                 spec.key,
                 tuple(pipe.config.data.features.numeric),
+                None if mon.source else pipe.config.data.window.path_date,  # dates data.source's files only
             ),
             start,
             end,
