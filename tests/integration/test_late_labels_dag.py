@@ -34,10 +34,16 @@ def landing(data_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     data = data_root / "data" / "late" / "churn"
     labels = data.parent / "churn_labels"
     shutil.rmtree(data.parent, ignore_errors=True)
-    write_demo_data(data, rows=12_000, seed=11)  # 2026-06 ships unlabelled, its labels in churn_labels/
+    write_demo_data(data, rows=12_000, seed=7)  # 2026-06 ships unlabelled, its labels in churn_labels/
     aside = tmp_path_factory.mktemp("labels-not-landed")
     for path in labels.glob("*.parquet"):
         path.rename(aside / path.name)  # June's labels have not landed yet either
+    # a July that comes with its labels: May's customers two months on (the concept change holds)
+    may = pd.read_parquet(data / "churn_2026-05.parquet")
+    july = may.assign(
+        customer_id="J" + may["customer_id"], event_time=may["event_time"] + pd.DateOffset(months=2)
+    )
+    july.to_parquet(data / "churn_2026-07.parquet", index=False)
     for month, arrived in LATE.items():
         path = data / f"churn_{month}.parquet"
         frame = pd.read_parquet(path)
@@ -86,8 +92,8 @@ def _verdicts(name: str) -> dict[str, dict]:
 
 
 def test_late_labels_train_score_and_realize_once(late: str, landing: dict[str, Path]) -> None:
-    # training on 2025 is not stopped by the newer files that have no target
-    trained = run_training(late, logical_date="2026-01-01T00:00:00+00:00")
+    # training on 2025-01..09 is not stopped by the newer files that have no target
+    trained = run_training(late, logical_date="2025-10-01T00:00:00+00:00")
     assert trained.succeeded, trained.render()
     assert trained.records["ingest"]["unlabelled_dropped"] == 0
 
@@ -123,7 +129,14 @@ def test_late_labels_train_score_and_realize_once(late: str, landing: dict[str, 
         assert v["status"] == "degraded", v["reasons"]
     action = rerun.records["action"]
     assert action["recent_statuses"] == ["degraded", "degraded", after["2026-06"]["status"]], action
-    assert action["retrain"] is True, action["reasons"]
+    assert action["retrain"] is False  # June itself (drift, on the estimate) is not one retrain.on acts on
+
+    # July comes labelled and degraded: the guard counts May by its final verdict, 2 of the last 3 qualify
+    [july] = run_monitoring(late, [datetime(2026, 8, 1, tzinfo=UTC)], execute_retrains=False)
+    action = july.records["action"]
+    assert july.records["decision"]["status"] == "degraded", july.records["decision"]
+    assert action["recent_statuses"] == ["degraded", after["2026-06"]["status"], "degraded"], action
+    assert action["retrain"] is True and "2 of the last 3 window(s) qualify" in str(action["reasons"])
 
     # June's labels land; `mlcycle labels` realizes June only: the others were realized once already
     _land(landing, "2026-06")

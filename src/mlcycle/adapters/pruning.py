@@ -33,7 +33,7 @@ def path_date_regex(path_date: str) -> re.Pattern[str]:
     tokens = [t for t in re.split(r"(%.)", path_date) if t]
     out, seen = [], set()
     for token in tokens:
-        if token == "%%":
+        if token == "%" * 2:  # a literal percent sign
             out.append("%")
         elif len(token) == 2 and token.startswith("%"):
             field = token[1]

@@ -294,7 +294,7 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
             # labels landed by this window's end (data time): a backfill joins what had landed then
             end = get_current_context()["data_interval_end"]
             env = open_env(config_path, _run_context()[0])
-            return [o.to_dict() for o in join_labels(env, as_of=end)]
+            return [o.to_dict() for o in join_labels(env, as_of=end, allow_missing=True)]
 
         @task(task_id=Task.SHADOW_SCORE)
         def shadow_score_task(window: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:

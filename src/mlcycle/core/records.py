@@ -51,6 +51,8 @@ class Snapshot(StepRecord):
     source_files: int
     # sha256 of every source file read, by path or s3:// URI (the OpenLineage input datasets)
     source_digests: dict[str, str] | None = None
+    # files not opened: outside the window by data.window.path_date or Parquet statistics
+    source_files_skipped: int = 0
     # rows dropped for a null target (labels not landed yet), and targets filled from data.labels
     unlabelled_dropped: int = 0
     labels_filled: int = 0

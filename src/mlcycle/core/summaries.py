@@ -43,8 +43,14 @@ class RunSummary:
         lines.extend(render_errors(self.errors, self.task_states))
         snap = r.get("ingest")
         if snap:
+            skipped = snap.get("source_files_skipped") or 0
+            read = (
+                f", {snap['source_files'] - skipped} of {snap['source_files']} file(s) read"
+                if skipped
+                else ""
+            )
             lines.append(
-                f"  snapshot: {snap['rows']} rows, window {snap['window_start']} .. {snap['window_end']}\n"
+                f"  snapshot: {snap['rows']} rows, window {snap['window_start']} .. {snap['window_end']}{read}\n"
                 f"            {snap['uri']} (sha256 {snap['sha256'][:12]})"
             )
             lines.extend(_label_lines(snap))

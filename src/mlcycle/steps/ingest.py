@@ -39,12 +39,14 @@ def ingest_snapshot(pipe: Pipeline, interval_end: datetime, store: ArtifactStore
         path_date=data.window.path_date,
     )
     digests: dict[str, str] = {}
-    table, n_files = read_source(spec, start, end, digests=digests)
+    pruned: list[str] = []
+    table, n_files = read_source(spec, start, end, digests=digests, pruned=pruned)
     if table is None:
         window = f"[{start.isoformat() if start else '-inf'}, {end.isoformat()})"
+        skipped = f" ({len(pruned)} skipped as outside the window)" if pruned else ""
         raise DataSourceError(
-            f"{spec.label()}: no rows in the training window {window} across {n_files} file(s); "
-            "check the files, data.window.lookback_days and the run's logical date"
+            f"{spec.label()}: no rows in the training window {window} across {n_files} file(s){skipped}; "
+            "check the files, data.window.lookback_days, data.window.path_date and the run's logical date"
         )
     filled = 0
     labels = read_labels(pipe, as_of=end, allow_missing=True)
@@ -72,6 +74,7 @@ def ingest_snapshot(pipe: Pipeline, interval_end: datetime, store: ArtifactStore
         source=data.source,
         source_files=n_files,
         source_digests=digests,
+        source_files_skipped=len(pruned),
         unlabelled_dropped=kept.dropped,
         labels_filled=filled,
     )

@@ -34,8 +34,7 @@ def read_labels(
     cfg = data.labels
     if cfg is None:
         return None
-    ident, target = data.labels_id, data.labels_target
-    assert ident is not None  # the schema requires an id with data.labels
+    ident, target = str(data.labels_id), data.labels_target  # the schema requires an id with data.labels
     arrived = cfg.arrived_at_column
     columns = [ident, target, *([arrived] if arrived else [])]
     spec = SourceSpec(cfg.source, cfg.format, columns, (), None, LABELS_KEY)

@@ -348,6 +348,8 @@ def monitor_case(name: str, frame: pd.DataFrame, root: Path) -> Case:
             forbidden=(window["monthly_charges"].iloc[0],),
         )
     if name == "unseen_label":
+        # 2026-01 is labelled (only the newest demo month is not), so its labels are whole numbers
+        window["churned"] = window["churned"].astype("int64")
         window.loc[window.index[:11], "churned"] = 2
         _write(window, part)
         return Case([part], rel, "score", ["label column 'churned'", "never saw in training: {2: 11}"])

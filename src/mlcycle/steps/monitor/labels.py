@@ -59,14 +59,18 @@ def pending(verdicts: list[dict[str, Any]], as_of: datetime | None) -> list[dict
     ]
 
 
-def join_labels(env: Env, as_of: datetime | None = None) -> list[LabelOutcome]:
-    """Realize every pending window whose labels have landed (by ``as_of``, in data time, when given)."""
+def join_labels(env: Env, as_of: datetime | None = None, allow_missing: bool = False) -> list[LabelOutcome]:
+    """Realize every pending window whose labels have landed (by ``as_of``, in data time, when given).
+
+    ``allow_missing``: a labels source with no file yet means nothing has landed (the monitor's task);
+    else it is an error naming ``data.labels.source`` (``mlcycle labels``: the path may be wrong).
+    """
     pipe = env.pipe
     ledger = MonitorLedger(env.store, pipe.name)
     todo = pending(ledger.verdicts(), as_of)
     if not todo:
         return []
-    labels = read_labels(pipe, as_of=as_of)
+    labels = read_labels(pipe, as_of=as_of, allow_missing=allow_missing)
     if labels is None or not labels.num_rows:
         return [_outcome(v, WAITING, 0, 0, "no labels have landed") for v in todo]
     lookup = labels.to_pandas().set_index(str(pipe.config.data.labels_id))[pipe.config.data.target]
