@@ -5,6 +5,7 @@ retrain guard counts a window by its final verdict."""
 
 from __future__ import annotations
 
+import html
 import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -71,7 +72,12 @@ def late(landing: dict[str, Path], write_pipeline: Callable[..., str]) -> str:
                 "labels": {"source": "data/late/churn_labels/*.parquet", "arrived_at_column": "labelled_at"},
             },
             "registry": {"model_name": MODEL},
-            "notifications": {"events": ["failure"], "slack_conn_id": None, "email": []},
+            "notifications": {
+                "events": ["failure", "drift"],
+                "slack_conn_id": "slack_default",
+                "smtp_conn_id": "smtp_default",
+                "email": ["oncall@example.com"],
+            },
             "monitoring": {
                 "schedule": "@monthly",
                 "min_rows": 300,
@@ -91,7 +97,15 @@ def _verdicts(name: str) -> dict[str, dict]:
     return {v["window_start"][:7]: v for v in ledger.verdicts()}
 
 
-def test_late_labels_train_score_and_realize_once(late: str, landing: dict[str, Path]) -> None:
+@pytest.fixture
+def channels(smtp_server, slack_receiver, monkeypatch: pytest.MonkeyPatch):
+    for key, value in {**smtp_server.airflow_conn_env(), **slack_receiver.airflow_conn_env()}.items():
+        monkeypatch.setenv(key, value)
+    return smtp_server, slack_receiver
+
+
+def test_late_labels_train_score_and_realize_once(late: str, landing: dict[str, Path], channels) -> None:
+    smtp, slack = channels
     # training on 2025-01..09 is not stopped by the newer files that have no target
     trained = run_training(late, logical_date="2025-10-01T00:00:00+00:00")
     assert trained.succeeded, trained.render()
@@ -112,6 +126,7 @@ def test_late_labels_train_score_and_realize_once(late: str, landing: dict[str, 
         assert [h["by"] for h in v["history"]] == ["monitor"]
     june = windows[-1].records["action"]
     assert june["retrain"] is False, june
+    assert smtp.messages == [] and slack.requests == []  # drift alone pages nobody (alert_on's default)
 
     # April's and May's labels land; the next run of the monitor joins them before its guard counts
     _land(landing, *LATE)
@@ -130,6 +145,11 @@ def test_late_labels_train_score_and_realize_once(late: str, landing: dict[str, 
     action = rerun.records["action"]
     assert action["recent_statuses"] == ["degraded", "degraded", after["2026-06"]["status"]], action
     assert action["retrain"] is False  # June itself (drift, on the estimate) is not one retrain.on acts on
+    # the labels' news is paged once: both windows in one message, on both channels
+    [email], [post] = smtp.wait_for(1), slack.wait_for(1)
+    for text in (html.unescape(email.body), post.json["text"]):
+        assert "late labels changed the verdict of 2 window(s)" in text, text
+        assert "2026-04-01T00:00:00+00:00 .. 2026-05-01T00:00:00+00:00" in text and "-> degraded" in text
 
     # July comes labelled and degraded: the guard counts May by its final verdict, 2 of the last 3 qualify
     [july] = run_monitoring(late, [datetime(2026, 8, 1, tzinfo=UTC)], execute_retrains=False)
@@ -137,6 +157,7 @@ def test_late_labels_train_score_and_realize_once(late: str, landing: dict[str, 
     assert july.records["decision"]["status"] == "degraded", july.records["decision"]
     assert action["recent_statuses"] == ["degraded", after["2026-06"]["status"], "degraded"], action
     assert action["retrain"] is True and "2 of the last 3 window(s) qualify" in str(action["reasons"])
+    assert len(smtp.wait_for(2)) == 2 and "model quality degraded" in smtp.messages[1].subject
 
     # June's labels land; `mlcycle labels` realizes June only: the others were realized once already
     _land(landing, "2026-06")
@@ -145,6 +166,7 @@ def test_late_labels_train_score_and_realize_once(late: str, landing: dict[str, 
     assert [(o.window_start[:7], o.outcome) for o in outcomes] == [("2026-06", REALIZED)]
     assert "2026-06-01..2026-07-01" in render_labels(find_pipeline(late), outcomes)
     assert run_labels(find_pipeline(late), settings) == []
+    assert len(smtp.messages) == 2 and len(slack.requests) == 2  # June stayed drift: no page
     final = _verdicts(late)
     assert final["2026-06"]["realized_quality"]["source"] == "labels"
     for month in LATE:

@@ -142,7 +142,8 @@ def _no_retry_for_bad_data() -> Iterator[None]:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
-_SLACK_EMOJI = re.compile(r":[a-z0-9_+-]+:\s*")
+# an emoji name starts with a letter and stands alone: the ":00:" of "T00:00:00" is a time, not an emoji
+_SLACK_EMOJI = re.compile(r"(?<![\w:]):[a-z][a-z0-9_+-]*:(?![\w:])\s*")
 _SLACK_BOLD = re.compile(r"(?<!\w)\*([^*\n]+)\*(?!\w)")
 
 

@@ -289,12 +289,17 @@ def build_monitor_dag(pipe: Pipeline) -> DAG:
         @task(task_id=Task.JOIN_LABELS)
         def join_labels_task() -> list[dict[str, Any]]:
             from mlcycle.steps.context import open_env
-            from mlcycle.steps.monitor.labels import join_labels
+            from mlcycle.steps.monitor.labels import join_labels, realized_alert
 
             # labels landed by this window's end (data time): a backfill joins what had landed then
-            end = get_current_context()["data_interval_end"]
+            context = get_current_context()
             env = open_env(config_path, _run_context()[0])
-            return [o.to_dict() for o in join_labels(env, as_of=end, allow_missing=True)]
+            outcomes = join_labels(env, as_of=context["data_interval_end"], allow_missing=True)
+            run_type = getattr(context["dag_run"], "run_type", None)
+            backfill = getattr(run_type, "value", run_type) == "backfill"  # past windows: recorded, not paged
+            if (text := realized_alert(env, outcomes)) and not backfill:
+                alert_sender(env.pipe, context)(text)
+            return [o.to_dict() for o in outcomes]
 
         @task(task_id=Task.SHADOW_SCORE)
         def shadow_score_task(window: dict[str, Any], scored: dict[str, Any]) -> dict[str, Any]:

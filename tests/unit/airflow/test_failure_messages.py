@@ -66,6 +66,9 @@ def test_alert_email_text_has_no_slack_markup() -> None:
     slack = ":warning: mlcycle pipeline *churn*: drift detected in window 2026-02-01 .. 2026-03-01"
     assert plain_text(slack) == "mlcycle pipeline churn: drift detected in window 2026-02-01 .. 2026-03-01"
     assert plain_text("rows * 2 and a*b") == "rows * 2 and a*b"
+    # times keep their colons (an e-mail once read "2026-04-01T0000+00:00")
+    window = ":warning: window 2026-04-01T00:00:00+00:00 .. 2026-05-01T12:30:00+00:00 at 10:15:30"
+    assert plain_text(window) == "window 2026-04-01T00:00:00+00:00 .. 2026-05-01T12:30:00+00:00 at 10:15:30"
 
 
 def test_a_channel_that_cannot_send_is_logged_once_and_raises_nothing(

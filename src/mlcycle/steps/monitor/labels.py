@@ -47,6 +47,34 @@ class LabelOutcome:
         return dict(self.__dict__)
 
 
+def realized_alert(env: Env, outcomes: list[LabelOutcome]) -> str | None:
+    """The alert for windows whose labels turned their verdict into one ``monitoring.alert_on`` pages
+    for (None when there is none, or no channel: ``drift`` in notifications.events and Slack or email).
+    Each window is realized once, so each such window is announced once; no cooldown applies."""
+    pipe = env.pipe
+    notes, mon = pipe.config.notifications, pipe.config.monitoring
+    turned = [
+        o
+        for o in outcomes
+        if o.outcome == REALIZED and o.after in mon.alert_on and o.before not in mon.alert_on
+    ]
+    if not turned or "drift" not in notes.events or not (notes.slack_conn_id or notes.email):
+        return None
+    primary = pipe.config.evaluation.primary_metric
+    lines = [
+        f":warning: mlcycle pipeline *{pipe.name}*: late labels changed the verdict of {len(turned)} window(s)"
+    ]
+    for o in turned:
+        est = "-" if o.estimated is None else f"{o.estimated:.4f}"
+        real = "-" if o.realized is None else f"{o.realized:.4f}"
+        lines.append(
+            f"- window {o.window_start} .. {o.window_end} (v{o.model_version}): {o.before} -> {o.after}; "
+            f"{primary} estimated {est}, realized {real} on {o.labelled_rows} labelled rows"
+        )
+    lines.append(f"The guard counts them from now on; `mlcycle status {pipe.name}` shows them.")
+    return "\n".join(lines)
+
+
 def pending(verdicts: list[dict[str, Any]], as_of: datetime | None) -> list[dict[str, Any]]:
     """Windows still without realized quality (oldest first), ended before ``as_of`` when given (a
     monitor run leaves its own window to its ``decide`` task)."""
