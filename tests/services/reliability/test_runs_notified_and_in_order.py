@@ -71,7 +71,18 @@ def _restamp(frame: pd.DataFrame, month: str) -> pd.DataFrame:
 
 def write_windows(demo: Path) -> None:
     """Windows 1 and 4 look like training data; windows 2 and 3 like the demo's drifted 2026-06."""
-    read = lambda m: pd.read_parquet(demo / f"churn_{m}.parquet")  # noqa: E731
+
+    def read(month: str) -> pd.DataFrame:
+        frame = pd.read_parquet(demo / f"churn_{month}.parquet")
+        if (
+            "churned" not in frame
+        ):  # the newest demo month ships without labels: take them from where they land
+            labels = pd.read_parquet(demo.parent / "churn_labels" / f"churn_labels_{month}.parquet")
+            frame = frame.merge(
+                labels[["customer_id", "churned"]], on="customer_id", how="left", validate="1:1"
+            )
+        return frame
+
     for month, like in zip(WINDOW_STARTS, ("2025-09", "2026-06", "2026-06", "2025-08"), strict=True):
         _restamp(read(like), month).to_parquet(demo / f"churn_{month[:7]}.parquet", index=False)
 
