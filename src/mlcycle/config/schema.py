@@ -56,14 +56,16 @@ class DataConfig(_Strict):
             raise ValueError("window.lookback_days needs data.timestamp_column to select rows by time")
         if self.window.path_date is not None and not self.timestamp_column:
             raise ValueError("window.path_date needs data.timestamp_column (a file is dated by its path)")
-        if self.labels is not None and not (self.labels.id_column or self.id_column):
+        if self.labels is not None and not self.id_column:
             raise ValueError(
-                "labels: joining labels needs an id; set data.id_column (or data.labels.id_column)"
+                "labels: late labels are joined to scored and training rows by data.id_column; set it "
+                "(data.labels.id_column names the id in the labels source when it is called otherwise)"
             )
         return self
 
     @property
     def labels_id(self) -> str | None:
+        """The id column's name in the labels source (``data.id_column`` unless it is called otherwise)."""
         return (self.labels.id_column if self.labels else None) or self.id_column
 
     @property

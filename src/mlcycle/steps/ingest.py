@@ -50,8 +50,8 @@ def ingest_snapshot(pipe: Pipeline, interval_end: datetime, store: ArtifactStore
         )
     filled = 0
     labels = read_labels(pipe, as_of=end, allow_missing=True)
-    if labels is not None and labels.num_rows and data.labels_id in table.column_names:
-        table, filled = fill_from_labels(table, labels, str(data.labels_id), data.target)
+    if labels is not None and labels.num_rows and data.id_column in table.column_names:
+        table, filled = fill_from_labels(table, labels, str(data.id_column), data.target)
     kept = keep_labelled(pipe, table, spec.label(), filled)
     table = kept.table.select([c for c in snapshot_columns(pipe) if c in kept.table.column_names])
     if kept.dropped:

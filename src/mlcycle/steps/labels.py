@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 def read_labels(
     pipe: Pipeline, as_of: datetime | None = None, allow_missing: bool = False
 ) -> pa.Table | None:
-    """The latest label per id from ``data.labels`` (columns: the id and ``data.target``), or None when
+    """The latest label per id from ``data.labels`` (columns named ``data.id_column`` and ``data.target``,
+    whatever the labels source calls them), or None when
     the pipeline has no labels source (or, with ``allow_missing``, none has landed: a warning). With
     ``arrived_at_column``, only labels landed before ``as_of`` count (a run for a past window sees what
     had landed by then); the latest per id wins."""
@@ -59,7 +60,7 @@ def read_labels(
         frame = frame.sort_values(arrived, kind="stable")
     frame = frame.drop_duplicates(ident, keep="last")
     out = pa.Table.from_pandas(frame[[ident, target]], preserve_index=False)
-    return out.rename_columns([ident, data.target])
+    return out.rename_columns([str(data.id_column), data.target])  # named as the rows it joins
 
 
 def fill_from_labels(table: pa.Table, labels: pa.Table, ident: str, target: str) -> tuple[pa.Table, int]:

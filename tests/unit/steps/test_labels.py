@@ -169,3 +169,23 @@ def test_labels_arrival_that_is_not_a_time_names_the_column(
     pd.DataFrame({"id": [1], "y": [0], "at": ["yesterday"]}).to_parquet(zone / "labels" / "l.parquet")
     with pytest.raises(DataSourceError, match=r"'at' \(data.labels.arrived_at_column\)"):
         read_labels(make_pipeline(_yaml(labels="labels/*.parquet")))
+
+
+def test_labels_named_otherwise_join_on_data_id_column(make_pipeline: PipelineFactory, zone: Path) -> None:
+    (zone / "labels").mkdir()
+    pd.DataFrame({"customer": [300, 301], "outcome": [1, 0]}).to_parquet(zone / "labels" / "l.parquet")
+    text = _yaml().replace(
+        "  features:",
+        "  labels: {source: 'labels/*.parquet', id_column: customer, target: outcome}\n  features:",
+    )
+    labels = read_labels(make_pipeline(text))
+    assert labels is not None and labels.column_names == ["id", "y"]  # named as the rows they join
+    assert labels.to_pydict() == {"id": [300, 301], "y": [1, 0]}
+
+
+def test_labels_need_the_rows_id_column(make_pipeline: PipelineFactory) -> None:
+    from mlcycle.errors import ConfigError
+
+    text = _yaml(labels="labels/*.parquet").replace("  id_column: id\n", "")
+    with pytest.raises(ConfigError, match=r"data.id_column"):
+        make_pipeline(text)

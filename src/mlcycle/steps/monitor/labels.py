@@ -101,7 +101,7 @@ def join_labels(env: Env, as_of: datetime | None = None, allow_missing: bool = F
     labels = read_labels(pipe, as_of=as_of, allow_missing=allow_missing)
     if labels is None or not labels.num_rows:
         return [_outcome(v, WAITING, 0, 0, "no labels have landed") for v in todo]
-    lookup = labels.to_pandas().set_index(str(pipe.config.data.labels_id))[pipe.config.data.target]
+    lookup = labels.to_pandas().set_index(str(pipe.config.data.id_column))[pipe.config.data.target]
     out = []
     for verdict in todo:
         outcome = _realize(env, ledger, verdict, lookup)
@@ -145,7 +145,7 @@ def _realize(env: Env, ledger: MonitorLedger, verdict: dict[str, Any], lookup: A
 
     pipe = env.pipe
     data, mon = pipe.config.data, pipe.config.monitoring
-    ident = str(data.labels_id)
+    ident = str(data.id_column)
     frame = load_snapshot(env.store, verdict["predictions_key"], [ident, *data.features.all])
     y = frame[ident].map(lookup)
     labelled = y.notna().to_numpy()
