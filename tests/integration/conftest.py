@@ -90,6 +90,14 @@ def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSto
     mlflow.set_tracking_uri(previous)
 
 
+@pytest.fixture
+def notify_env(smtp_server, slack_receiver, monkeypatch: pytest.MonkeyPatch):
+    """The loopback SMTP server and Slack receiver as Airflow's smtp_default and slack_default."""
+    for key, value in {**smtp_server.airflow_conn_env(), **slack_receiver.airflow_conn_env()}.items():
+        monkeypatch.setenv(key, value)
+    return smtp_server, slack_receiver
+
+
 @pytest.fixture(scope="session")
 def data_root() -> Path:
     return Path(os.environ["MLCYCLE_DATA_ROOT"])

@@ -97,15 +97,8 @@ def _verdicts(name: str) -> dict[str, dict]:
     return {v["window_start"][:7]: v for v in ledger.verdicts()}
 
 
-@pytest.fixture
-def channels(smtp_server, slack_receiver, monkeypatch: pytest.MonkeyPatch):
-    for key, value in {**smtp_server.airflow_conn_env(), **slack_receiver.airflow_conn_env()}.items():
-        monkeypatch.setenv(key, value)
-    return smtp_server, slack_receiver
-
-
-def test_late_labels_train_score_and_realize_once(late: str, landing: dict[str, Path], channels) -> None:
-    smtp, slack = channels
+def test_late_labels_train_score_and_realize_once(late: str, landing: dict[str, Path], notify_env) -> None:
+    smtp, slack = notify_env
     # training on 2025-01..09 is not stopped by the newer files that have no target
     trained = run_training(late, logical_date="2025-10-01T00:00:00+00:00")
     assert trained.succeeded, trained.render()

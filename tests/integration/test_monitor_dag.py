@@ -38,13 +38,6 @@ def _artifact(summary: WindowSummary, name: str) -> Path:
     return Path(load_settings().artifact_root, record_key(summary.dag_id, summary.run_id, name))
 
 
-@pytest.fixture
-def notify_env(smtp_server, slack_receiver, monkeypatch: pytest.MonkeyPatch):
-    for key, value in {**smtp_server.airflow_conn_env(), **slack_receiver.airflow_conn_env()}.items():
-        monkeypatch.setenv(key, value)
-    return smtp_server, slack_receiver
-
-
 @pytest.fixture(scope="module")
 def monitored(demo_dir: Path, write_pipeline: Callable[..., str]) -> str:
     name = write_pipeline(

@@ -126,13 +126,6 @@ def _assert_failed_at(summary, task: str) -> None:
         assert summary.task_states[t] == "upstream_failed", summary.task_states
 
 
-@pytest.fixture
-def notify_env(smtp_server, slack_receiver, monkeypatch: pytest.MonkeyPatch):
-    for key, value in {**smtp_server.airflow_conn_env(), **slack_receiver.airflow_conn_env()}.items():
-        monkeypatch.setenv(key, value)
-    return smtp_server, slack_receiver
-
-
 # the sentinel and an unreadable Parquet file also run in tests/integration/reliability/test_bad_input.py
 BAD_DATA = ["nulls_in_target", "empty_file"]
 
